@@ -1,0 +1,52 @@
+# tunix-rt — every target does its own set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := requirements.txt requirements-dev.txt requirements-tunix.txt constraints.txt
+
+# The production shape the tests run against: local PostgreSQL and Redis (db 15, away from real queues).
+TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/tunixrt \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
+	SECRET_KEY=test-only-secret-key-not-for-production \
+	TUNIXRT_DATA_DIR=$(CURDIR)/var/test
+
+DEMO_ENV := TUNIXRT_DEMO=1
+
+.PHONY: demo test bench lint serve worker beat web services clean
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-tunix.txt -c constraints.txt
+	touch $(STAMP)
+
+services:
+	scripts/ensure_services.sh
+
+demo: $(STAMP)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py demo
+
+serve: $(STAMP)
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) services lint
+	$(TEST_ENV) $(VENV)/bin/pytest
+
+bench: $(STAMP) services
+	$(TEST_ENV) $(PY) -m bench
+
+# Production shape (see README): run each in its own terminal or under a supervisor.
+web: $(STAMP)
+	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8000 --workers 2 --threads 4
+worker: $(STAMP)
+	$(VENV)/bin/celery -A tunixrt worker -Q default,train,eval --concurrency 2 --loglevel INFO
+beat: $(STAMP)
+	$(VENV)/bin/celery -A tunixrt beat --loglevel INFO
+
+clean:
+	rm -rf var/test .pytest_cache

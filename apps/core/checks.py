@@ -1,0 +1,42 @@
+"""System checks for misconfiguration, with stable ids (README "Configuration" lists them)."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning
+
+
+def check_secret_key(app_configs, **kwargs):
+    if settings.SECRET_KEY == settings.INSECURE_DEMO_SECRET_KEY and not settings.DEMO_MODE:
+        return [
+            Error(
+                "SECRET_KEY is not set, so the built-in demo key is in use outside demo mode.",
+                hint="Set SECRET_KEY to a long random value, or TUNIXRT_DEMO=1 for a local demo.",
+                id="tunixrt.E001",
+            )
+        ]
+    return []
+
+
+def check_debug_outside_demo(app_configs, **kwargs):
+    if settings.DEBUG and not settings.DEMO_MODE and settings.DATABASE_URL:
+        return [
+            Warning(
+                "DEBUG is on while a production database (DATABASE_URL) is configured.",
+                hint="Unset DEBUG in production; it leaks settings and stack traces.",
+                id="tunixrt.W001",
+            )
+        ]
+    return []
+
+
+def check_rediai_settings(app_configs, **kwargs):
+    if settings.REDIAI_MODE not in ("mock", "real"):
+        return [Error(f"REDIAI_MODE={settings.REDIAI_MODE!r} is not 'mock' or 'real'.", id="tunixrt.E002")]
+    if settings.REDIAI_MODE == "real" and not settings.REDIAI_BASE_URL.startswith(("http://", "https://")):
+        return [
+            Error(
+                "REDIAI_MODE=real needs REDIAI_BASE_URL (http:// or https://).",
+                hint="Point it at the RediAI-compatible service, or use REDIAI_MODE=mock.",
+                id="tunixrt.E003",
+            )
+        ]
+    return []

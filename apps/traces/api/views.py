@@ -1,0 +1,99 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.exceptions import Conflict, FieldValidationError
+from apps.core.models import ApiKey
+from apps.traces import selectors, services
+from apps.traces.api import serializers as s
+
+
+def _actor_label(request) -> str:
+    if isinstance(request.auth, ApiKey):
+        return f"{request.user.get_username()} via key {request.auth.name}"
+    return request.user.get_username()
+
+
+class TraceListCreateView(generics.ListAPIView):
+    serializer_class = s.TraceListSerializer
+    write_permission = "traces.add_trace"
+
+    @extend_schema(parameters=[s.TraceQuerySerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = s.TraceQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.trace_list(user=self.request.user, filters=query.validated_data)
+
+    @extend_schema(request=s.TraceInSerializer, responses={201: s.TraceDetailSerializer})
+    def post(self, request):
+        trace, created = services.trace_create(data=request.data, user=request.user)
+        if not created:
+            raise Conflict("A trace with the same content is already stored.", code="duplicate",
+                           extra={"existing_id": str(trace.id)})
+        return Response(s.TraceDetailSerializer(trace).data, status=status.HTTP_201_CREATED)
+
+
+class TraceBatchView(APIView):
+    write_permission = "traces.add_trace"
+
+    def max_body_bytes(self):
+        return settings.TRACE_BATCH_MAX_BYTES
+
+    @extend_schema(request=s.TraceBatchInSerializer, responses={201: dict})
+    def post(self, request):
+        body = request.data
+        items = body.get("traces") if isinstance(body, dict) else body
+        if isinstance(body, dict) and set(body) - {"traces"}:
+            raise FieldValidationError({key: ["Unknown field."] for key in sorted(set(body) - {"traces"})})
+        result = services.trace_batch_create(items=items, user=request.user)
+        return Response(
+            {"created": len(result["created"]), "ids": result["created"], "duplicates": result["duplicates"]},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class TraceDetailView(APIView):
+    @extend_schema(responses=s.TraceDetailSerializer)
+    def get(self, request, trace_id):
+        trace = selectors.trace_get(user=request.user, trace_id=trace_id)
+        return Response(s.TraceDetailSerializer(trace).data)
+
+
+class TraceCompareView(APIView):
+    @extend_schema(parameters=[s.TraceCompareQuerySerializer], responses=dict)
+    def get(self, request):
+        query = s.TraceCompareQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        base = selectors.trace_get(user=request.user, trace_id=query.validated_data["base"])
+        other = selectors.trace_get(user=request.user, trace_id=query.validated_data["other"])
+        return Response(selectors.trace_compare(base=base, other=other))
+
+
+class TraceScoreView(APIView):
+    write_permission = "traces.add_tracescore"
+
+    @extend_schema(request=None, responses={201: s.TraceScoreSerializer})
+    def post(self, request, trace_id):
+        trace = selectors.trace_get(user=request.user, trace_id=trace_id)
+        score = services.trace_score(trace=trace)
+        return Response(s.TraceScoreSerializer(score).data, status=status.HTTP_201_CREATED)
+
+
+class TraceReviewView(APIView):
+    write_permission = "traces.review_trace"
+
+    @extend_schema(request=s.TraceReviewSerializer, responses=s.TraceDetailSerializer)
+    def post(self, request, trace_id):
+        trace = selectors.trace_get(user=request.user, trace_id=trace_id)
+        body = s.TraceReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        trace = services.trace_review(
+            trace=trace, to_status=body.validated_data["status"], reason=body.validated_data["reason"],
+            actor=request.user, actor_label=_actor_label(request),
+        )
+        return Response(s.TraceDetailSerializer(trace).data)

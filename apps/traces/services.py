@@ -1,0 +1,216 @@
+"""Trace writes: capture (single and batch), curation, edits, tags and scores.
+
+Every curation change goes through here and leaves a CurationEvent, so the audit log is
+complete whatever the entry point (API, admin, management command).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
+from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
+from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
+from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
+from training.trace_schema import canonical_json, trace_content_hash, trace_errors
+
+
+def _build_trace(clean: dict, *, user) -> Trace:
+    meta = clean.get("meta") or {}
+    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
+    return Trace(
+        id=uuid.uuid4(),
+        trace_version=clean.get("trace_version") or "1.0",
+        prompt=clean["prompt"],
+        final_answer=clean["final_answer"],
+        steps=[{"i": s["i"], "type": s["type"], "content": s["content"]} for s in clean["steps"]],
+        meta=clean.get("meta"),
+        source=str(meta.get("source", ""))[:200],
+        category=str(meta.get("category", ""))[:200],
+        tags=[str(t) for t in tags],
+        content_hash=trace_content_hash(clean),
+        step_count=len(clean["steps"]),
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+
+
+def _schedule_scoring(trace_ids: list) -> None:
+    from apps.traces.tasks import trace_scores_compute_task
+
+    ids = [str(i) for i in trace_ids]
+    if ids:
+        transaction.on_commit(lambda: trace_scores_compute_task.delay(ids))
+
+
+def trace_create(*, data: dict, user=None) -> tuple[Trace, bool]:
+    """Store one trace. Returns (trace, created); a duplicate returns the stored twin, created=False."""
+    errors = trace_errors(data)
+    if errors:
+        raise FieldValidationError(errors)
+    trace = _build_trace(data, user=user)
+    existing = Trace.objects.filter(content_hash=trace.content_hash).first()
+    if existing is not None:
+        TRACE_DUPLICATES.inc()
+        return existing, False
+    try:
+        with transaction.atomic():
+            trace.save(force_insert=True)
+            _schedule_scoring([trace.id])
+    except IntegrityError:
+        # A concurrent request stored the same content between our check and insert.
+        TRACE_DUPLICATES.inc()
+        return Trace.objects.get(content_hash=trace.content_hash), False
+    TRACES_CREATED.labels(trace.source or "unknown").inc()
+    return trace, True
+
+
+def _validate_batch(items: list) -> None:
+    limit = settings.TRACE_BATCH_MAX_ITEMS
+    if not isinstance(items, list):
+        raise FieldValidationError({"traces": ["Must be a list of traces."]})
+    if not items:
+        raise FieldValidationError({"traces": ["Must hold at least one trace."]})
+    if len(items) > limit:
+        raise FieldValidationError({"traces": [f"A batch holds at most {limit} traces (got {len(items)})."]})
+    errors = {}
+    for index, item in enumerate(items):
+        size = len(canonical_json(item).encode("utf-8", "surrogatepass"))
+        if size > settings.TRACE_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"traces[{index}] is {size} bytes; one trace may be at most {settings.TRACE_MAX_BYTES} bytes."
+            )
+        for path, messages in trace_errors(item).items():
+            errors[f"traces[{index}].{path}"] = messages
+    if errors:
+        raise FieldValidationError(errors)
+
+
+def trace_batch_create(*, items: list, user=None) -> dict:
+    """All-or-nothing: every item validates or nothing is stored. Duplicates are reported, not stored twice."""
+    _validate_batch(items)
+    built = [_build_trace(item, user=user) for item in items]
+    first_index_by_hash = {}
+    for index, trace in enumerate(built):
+        first_index_by_hash.setdefault(trace.content_hash, index)
+    with transaction.atomic():
+        Trace.objects.bulk_create(
+            [t for i, t in enumerate(built) if first_index_by_hash[t.content_hash] == i],
+            ignore_conflicts=True,  # rows whose hash is already stored are skipped, race-free
+        )
+        stored = dict(
+            Trace.objects.filter(content_hash__in=first_index_by_hash).values_list("content_hash", "id")
+        )
+        created, duplicates = [], []
+        for index, trace in enumerate(built):
+            if stored[trace.content_hash] == trace.id:
+                created.append(trace.id)
+            else:
+                duplicates.append({"index": index, "existing_id": str(stored[trace.content_hash])})
+        _schedule_scoring(created)
+    TRACE_DUPLICATES.inc(len(duplicates))
+    for trace in built:
+        if trace.id in created:
+            TRACES_CREATED.labels(trace.source or "unknown").inc()
+    return {"created": [str(i) for i in created], "duplicates": duplicates}
+
+
+def _record_event(*, trace, action, from_status, to_status, reason, actor, actor_label, **extra):
+    CURATION_EVENTS.labels(action, to_status).inc()
+    return CurationEvent.objects.create(
+        trace=trace,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason or "",
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_label=actor_label or (actor.get_username() if actor is not None and actor.is_authenticated else ""),
+        **extra,
+    )
+
+
+def trace_review(*, trace: Trace, to_status: str, reason: str = "", actor=None, actor_label: str = "") -> Trace:
+    """Move a trace through the curation state machine; a stale or illegal move is a Conflict."""
+    if to_status not in TraceStatus.values:
+        raise FieldValidationError({"status": [f"Unknown status {to_status!r}."]})
+    from_status = trace.status
+    if to_status not in ALLOWED_TRANSITIONS[TraceStatus(from_status)]:
+        raise Conflict(f"A trace cannot move from {from_status!r} to {to_status!r}.", code="invalid_transition")
+    with transaction.atomic():
+        # Conditional update: two curators acting at once cannot both win from the same state.
+        changed = Trace.objects.filter(pk=trace.pk, status=from_status).update(status=to_status)
+        if changed != 1:
+            raise Conflict("The trace changed while you were reviewing it; reload and retry.",
+                           code="stale_status")
+        _record_event(trace=trace, action="review", from_status=from_status, to_status=to_status,
+                      reason=reason, actor=actor, actor_label=actor_label)
+    trace.status = to_status
+    return trace
+
+
+def trace_bulk_review(*, traces, to_status: str, reason: str, actor=None) -> dict:
+    """Admin bulk action: applies the move where it is legal, reports the rest."""
+    moved, skipped = 0, 0
+    for trace in traces:
+        try:
+            trace_review(trace=trace, to_status=to_status, reason=reason, actor=actor)
+            moved += 1
+        except Conflict:
+            skipped += 1
+    return {"moved": moved, "skipped": skipped}
+
+
+def trace_tag(*, traces, tags: list[str], reason: str = "", actor=None) -> int:
+    tags = sorted({t.strip() for t in tags if t.strip()})
+    if not tags:
+        raise FieldValidationError({"tags": ["Give at least one non-empty tag."]})
+    count = 0
+    with transaction.atomic():
+        for trace in traces:
+            new = [t for t in tags if t not in trace.tags]
+            if not new:
+                continue
+            trace.tags = [*trace.tags, *new]
+            trace.save(update_fields=["tags", "updated_at"])
+            _record_event(trace=trace, action="tag", from_status=trace.status, to_status=trace.status,
+                          reason=reason, actor=actor, actor_label="", tags_added=new)
+            count += 1
+    return count
+
+
+def trace_edit(*, trace: Trace, data: dict, reason: str = "", actor=None) -> Trace:
+    """Replace a trace's content; the original is kept in the audit log's snapshot."""
+    errors = trace_errors(data)
+    if errors:
+        raise FieldValidationError(errors)
+    original = Trace.objects.get(pk=trace.pk).as_trace_json()
+    edited = _build_trace(data, user=None)
+    if Trace.objects.filter(content_hash=edited.content_hash).exclude(pk=trace.pk).exists():
+        raise Conflict("Another trace already has this content.", code="duplicate")
+    with transaction.atomic():
+        for field in ("trace_version", "prompt", "final_answer", "steps", "meta", "source", "category",
+                      "content_hash", "step_count"):
+            setattr(trace, field, getattr(edited, field))
+        trace.save()
+        _record_event(trace=trace, action="edit", from_status=trace.status, to_status=trace.status,
+                      reason=reason, actor=actor, actor_label="", snapshot=original)
+        _schedule_scoring([trace.id])
+    return trace
+
+
+def trace_score(*, trace: Trace) -> TraceScore:
+    score, details = structural_score(trace.as_trace_json())
+    return TraceScore.objects.create(
+        trace=trace, scorer=SCORER, scorer_version=SCORER_VERSION, score=score, details=details
+    )
+
+
+def trace_scores_compute(*, trace_ids: list[str]) -> int:
+    traces = Trace.objects.filter(id__in=trace_ids)
+    rows = []
+    for trace in traces.iterator(chunk_size=500):
+        score, details = structural_score(trace.as_trace_json())
+        rows.append(TraceScore(trace=trace, scorer=SCORER, scorer_version=SCORER_VERSION,
+                               score=score, details=details))
+    TraceScore.objects.bulk_create(rows, batch_size=500)
+    return len(rows)

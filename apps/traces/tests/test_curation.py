@@ -1,0 +1,67 @@
+import pytest
+
+from apps.core.exceptions import Conflict
+from apps.traces.models import CurationEvent, Trace
+from apps.traces.services import trace_create, trace_edit, trace_review, trace_tag
+from conftest import make_trace_body
+
+
+@pytest.fixture
+def trace(owner):
+    return trace_create(data=make_trace_body(), user=owner)[0]
+
+
+@pytest.mark.django_db
+def test_review_moves_the_status_and_writes_an_audit_row(curator_client, trace):
+    response = curator_client.post(f"/api/traces/{trace.id}/review",
+                                   {"status": "approved", "reason": "steps check out"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "approved"
+    event = CurationEvent.objects.get(trace=trace)
+    assert (event.from_status, event.to_status, event.reason) == ("captured", "approved", "steps check out")
+    assert event.actor.username == "curator" and "via key" in event.actor_label
+
+
+@pytest.mark.django_db
+def test_an_illegal_transition_is_a_conflict(curator_client, trace):
+    curator_client.post(f"/api/traces/{trace.id}/review", {"status": "approved"}, format="json")
+    response = curator_client.post(f"/api/traces/{trace.id}/review", {"status": "approved"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"] == "invalid_transition"
+    assert CurationEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_review_to_captured_is_not_offered(curator_client, trace):
+    response = curator_client.post(f"/api/traces/{trace.id}/review", {"status": "captured"}, format="json")
+    assert response.status_code == 400
+    assert "status" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_stale_review_loses_the_race(trace, curator):
+    stale = Trace.objects.get(pk=trace.pk)
+    trace_review(trace=trace, to_status="rejected", actor=curator)
+    with pytest.raises(Conflict):
+        trace_review(trace=stale, to_status="needs_review", actor=curator)  # stale still thinks "captured"
+    assert Trace.objects.get(pk=trace.pk).status == "rejected"
+
+
+@pytest.mark.django_db
+def test_an_edit_keeps_the_original_in_the_audit_log(trace, curator):
+    original = trace.as_trace_json()
+    edited = {**original, "final_answer": "999"}
+    trace_edit(trace=trace, data=edited, reason="typo", actor=curator)
+    trace.refresh_from_db()
+    assert trace.final_answer == "999"
+    event = CurationEvent.objects.get(trace=trace, action="edit")
+    assert event.snapshot == original and event.reason == "typo"
+
+
+@pytest.mark.django_db
+def test_tags_are_added_once_and_audited(trace, curator):
+    assert trace_tag(traces=[trace], tags=["gold", " gold ", "math"], actor=curator) == 1
+    assert trace_tag(traces=[trace], tags=["gold"], actor=curator) == 0
+    trace.refresh_from_db()
+    assert trace.tags == ["unit", "gold", "math"]
+    assert CurationEvent.objects.get(trace=trace).tags_added == ["gold", "math"]

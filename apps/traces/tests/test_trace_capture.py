@@ -1,0 +1,85 @@
+import pytest
+
+from apps.traces.models import CurationEvent, Trace, TraceScore
+from training.trace_schema import trace_content_hash
+
+
+@pytest.mark.django_db
+def test_a_posted_trace_is_stored_with_its_hash_and_readable(write_client, trace_body):
+    body = trace_body()
+    response = write_client.post("/api/traces", body, format="json")
+    assert response.status_code == 201
+    data = response.json()
+    assert data["status"] == "captured"
+    assert data["content_hash"] == trace_content_hash(body)
+    assert data["source"] == "test" and data["category"] == "arithmetic"
+    fetched = write_client.get(f"/api/traces/{data['id']}").json()
+    assert fetched["steps"] == body["steps"] and fetched["meta"] == body["meta"]
+
+
+@pytest.mark.django_db
+def test_trace_version_defaults_to_1_0(write_client, trace_body):
+    body = trace_body()
+    del body["trace_version"]
+    assert write_client.post("/api/traces", body, format="json").json()["trace_version"] == "1.0"
+
+
+@pytest.mark.django_db
+def test_a_duplicate_is_reported_not_stored_twice(write_client, trace_body):
+    body = trace_body()
+    first = write_client.post("/api/traces", body, format="json").json()
+    second = write_client.post("/api/traces", body, format="json")
+    assert second.status_code == 409
+    assert second.json()["error"] == "duplicate"
+    assert second.json()["existing_id"] == first["id"]
+    assert Trace.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_new_trace_gets_a_structural_score_in_the_background(
+    write_client, trace_body, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        trace_id = write_client.post("/api/traces", trace_body(), format="json").json()["id"]
+    assert len(callbacks) == 1
+    score = TraceScore.objects.get(trace_id=trace_id)
+    assert score.score == 100.0
+    assert score.details["arithmetic"]["claims"] == 2
+
+
+@pytest.mark.django_db
+def test_a_batch_stores_all_items_and_reports_duplicates(write_client, trace_body):
+    existing = trace_body()
+    write_client.post("/api/traces", existing, format="json")
+    fresh = [trace_body() for _ in range(5)]
+    response = write_client.post("/api/traces/batch", {"traces": [*fresh, existing, fresh[0]]}, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["created"] == 5
+    assert [d["index"] for d in data["duplicates"]] == [5, 6]
+    assert Trace.objects.count() == 6
+    assert CurationEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_may_be_a_bare_list(write_client, trace_body):
+    response = write_client.post("/api/traces/batch", [trace_body(), trace_body()], format="json")
+    assert response.status_code == 201
+    assert response.json()["created"] == 2
+
+
+@pytest.mark.django_db
+def test_a_batch_of_1000_is_accepted(write_client, trace_body):
+    response = write_client.post("/api/traces/batch", [trace_body() for _ in range(1000)], format="json")
+    assert response.status_code == 201
+    assert Trace.objects.count() == 1000
+
+
+@pytest.mark.django_db
+def test_one_bad_item_rejects_the_whole_batch(write_client, trace_body):
+    items = [trace_body() for _ in range(4)]
+    items[2]["steps"][1]["content"] = ""
+    response = write_client.post("/api/traces/batch", {"traces": items}, format="json")
+    assert response.status_code == 400
+    assert "traces[2].steps[1].content" in response.json()["detail"]
+    assert Trace.objects.count() == 0

@@ -1,0 +1,81 @@
+"""The one renderer (SPEC §3): every training path, export and the notebook use these strings.
+
+A trace renders to a Gemma chat prompt and a completion in the hackathon's output format. The
+trainer masks the prompt and learns the completion, including the closing end-of-turn marker, so
+models learn to stop.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+START_OF_TURN = "<start_of_turn>"
+END_OF_TURN = "<end_of_turn>"
+TEMPLATE_NAME = "gemma_reasoning"
+TEMPLATE_VERSION = "1"
+EXPORT_FORMATS = ("trace", "tunix_sft", "training_example", "messages")
+
+# Stable namespace so a training_example id is a pure function of its source trace id.
+_EXAMPLE_NAMESPACE = uuid.UUID("6f6b1f0e-6a8c-4c1e-9a43-2b1f3c0d7e55")
+
+
+def render_prompt(prompt: str) -> str:
+    return f"{START_OF_TURN}user\n{prompt}{END_OF_TURN}\n{START_OF_TURN}model\n"
+
+
+def render_response(steps: list[dict], final_answer: str) -> str:
+    """The target output without the chat markers: `<reasoning>…</reasoning><answer>…</answer>`."""
+    step_lines = "\n".join(step["content"] for step in steps)
+    return f"<reasoning>{step_lines}</reasoning><answer>{final_answer}</answer>"
+
+
+def render_completion(steps: list[dict], final_answer: str) -> str:
+    return render_response(steps, final_answer) + END_OF_TURN
+
+
+def render_tunix_sft(trace: dict, trace_id: str) -> dict:
+    prompt = render_prompt(trace["prompt"])
+    completion = render_completion(trace["steps"], trace["final_answer"])
+    return {
+        "id": trace_id,
+        "prompt": prompt,
+        "completion": completion,
+        "text": prompt + completion,
+        "final_answer": trace["final_answer"],
+        "metadata": trace.get("meta") or {},
+    }
+
+
+def render_training_example(trace: dict, trace_id: str) -> dict:
+    return {
+        "id": str(uuid.uuid5(_EXAMPLE_NAMESPACE, str(trace_id))),
+        "prompt": trace["prompt"],
+        "response": render_response(trace["steps"], trace["final_answer"]),
+        "metadata": {"source_trace_id": str(trace_id)},
+    }
+
+
+def render_messages(trace: dict, trace_id: str) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": trace["prompt"]},
+            {"role": "assistant", "content": render_response(trace["steps"], trace["final_answer"])},
+        ]
+    }
+
+
+def render_trace(trace: dict, trace_id: str) -> dict:
+    return {"id": str(trace_id), **trace}
+
+
+RENDERERS = {
+    "trace": render_trace,
+    "tunix_sft": render_tunix_sft,
+    "training_example": render_training_example,
+    "messages": render_messages,
+}
+
+
+def render_export_line(fmt: str, trace: dict, trace_id: str) -> dict:
+    """One export line as a dict; `fmt` must be one of EXPORT_FORMATS."""
+    return RENDERERS[fmt](trace, trace_id)
