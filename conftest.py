@@ -65,7 +65,7 @@ def outsider(db):
 
 @pytest.fixture
 def curator(db):
-    return _user("curator", group="curator")
+    return _user("curator", group="curator", is_staff=True)
 
 
 @pytest.fixture

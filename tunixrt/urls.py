@@ -12,3 +12,6 @@ urlpatterns = [
     path("api/", include("apps.core.api.urls")),
     path("api/", include("apps.traces.api.urls")),
 ]
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"

@@ -173,8 +173,9 @@ class TraceAdmin(admin.ModelAdmin):
         if len(traces) != 2:
             self.message_user(request, "Select exactly two traces to compare.", level=messages.WARNING)
             return None
-        context = {**self.admin_site.each_context(request), "title": "Compare traces",
-                   "compare": trace_compare(base=traces[0], other=traces[1]), "opts": self.model._meta}
+        compare = trace_compare(base=traces[0], other=traces[1])
+        context = {**self.admin_site.each_context(request), "title": "Compare traces", "compare": compare,
+                   "sides": [compare["base"], compare["other"]], "opts": self.model._meta}
         return TemplateResponse(request, "admin/traces/compare.html", context)
 
     def has_review_permission(self, request):
