@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
+from apps.traces.bulk import insert_new_traces
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
 from training.trace_schema import canonical_json, trace_content_hash, trace_errors
@@ -94,25 +95,31 @@ def trace_batch_create(*, items: list, user=None) -> dict:
     for index, trace in enumerate(built):
         first_index_by_hash.setdefault(trace.content_hash, index)
     with transaction.atomic():
-        Trace.objects.bulk_create(
-            [t for i, t in enumerate(built) if first_index_by_hash[t.content_hash] == i],
-            ignore_conflicts=True,  # rows whose hash is already stored are skipped, race-free
-        )
-        stored = dict(
-            Trace.objects.filter(content_hash__in=first_index_by_hash).values_list("content_hash", "id")
-        )
+        stored = _stored_ids(first_index_by_hash)
+        fresh = [t for i, t in enumerate(built) if first_index_by_hash[t.content_hash] == i
+                 and t.content_hash not in stored]
+        try:
+            with transaction.atomic():
+                insert_new_traces(fresh)
+        except IntegrityError:
+            # Another request stored some of the same content meanwhile: skip those rows.
+            Trace.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+        stored = _stored_ids(first_index_by_hash)
         created, duplicates = [], []
         for index, trace in enumerate(built):
             if stored[trace.content_hash] == trace.id:
-                created.append(trace.id)
+                created.append(trace)
             else:
                 duplicates.append({"index": index, "existing_id": str(stored[trace.content_hash])})
-        _schedule_scoring(created)
+        _schedule_scoring([t.id for t in created])
     TRACE_DUPLICATES.inc(len(duplicates))
-    for trace in built:
-        if trace.id in created:
-            TRACES_CREATED.labels(trace.source or "unknown").inc()
-    return {"created": [str(i) for i in created], "duplicates": duplicates}
+    for trace in created:
+        TRACES_CREATED.labels(trace.source or "unknown").inc()
+    return {"created": [str(t.id) for t in created], "duplicates": duplicates}
+
+
+def _stored_ids(hashes) -> dict:
+    return dict(Trace.objects.filter(content_hash__in=list(hashes)).values_list("content_hash", "id"))
 
 
 def _record_event(*, trace, action, from_status, to_status, reason, actor, actor_label, **extra):

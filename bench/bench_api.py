@@ -1,0 +1,176 @@
+"""API benchmarks (issue: foundation).
+
+- Batch capture: POST /api/traces/batch through gunicorn (HTTP, validation, insert into PostgreSQL)
+  with 1,000-trace batches of ~1 KB traces, against a naive one-row-at-a-time ORM loop measured in
+  the same run. Target: >= 5,000 traces/s and >= 10x the naive loop.
+- Reads: GET /api/traces?limit=50 and GET /api/traces/{id} at 32 concurrent connections (wrk),
+  p99 <= 50 ms with no errors.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench._django import database_url_for, throwaway_database
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 1000
+BATCHES = 20
+NAIVE_ROWS = 2000
+CONCURRENCY = 32
+WRK_SECONDS = 15
+
+
+def make_trace(n: int) -> dict:
+    """A ~1 KB trace, unique per n."""
+    a, b = n % 97 + 3, n // 97 + 11
+    prompt = (f"Item {n}: a warehouse ships {a} crates on Monday and {b} crates on Tuesday. Each crate holds "
+              f"12 boxes. How many boxes were shipped in total over the two days? ") * 2
+    steps = [
+        {"i": 0, "type": "parse", "content": f"Monday: {a} crates; Tuesday: {b} crates; 12 boxes per crate."},
+        {"i": 1, "type": "compute", "content": f"Crates in total: {a} + {b} = {a + b}."},
+        {"i": 2, "type": "compute", "content": f"Boxes in total: {a + b} * 12 = {(a + b) * 12}."},
+        {"i": 3, "type": "verify", "content": f"Check: {(a + b) * 12} / 12 = {a + b} and {a + b} - {b} = {a}."},
+    ]
+    return {"trace_version": "1.0", "prompt": prompt, "steps": steps, "final_answer": str((a + b) * 12),
+            "meta": {"source": "bench", "category": "arithmetic", "tags": ["bench"], "seed": n}}
+
+
+def naive_orm_rate(user) -> float:
+    from apps.traces.models import Trace
+    from training.trace_schema import clean_trace, trace_content_hash
+
+    started = time.perf_counter()
+    for n in range(10_000_000, 10_000_000 + NAIVE_ROWS):
+        data = clean_trace(make_trace(n))
+        Trace.objects.create(prompt=data["prompt"], final_answer=data["final_answer"], steps=data["steps"],
+                             meta=data["meta"], source="bench", category="arithmetic", tags=["bench"],
+                             content_hash=trace_content_hash(data), step_count=len(data["steps"]), created_by=user)
+    return NAIVE_ROWS / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(db_name: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url_for(db_name), "DEBUG": "0"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "tunixrt.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--worker-class", "gthread",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("gunicorn did not become healthy:\n" + process.stderr.read()[-3000:])
+
+
+def post_batches(port: int, token: str, batches: list[bytes]) -> list[int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    statuses = []
+    for body in batches:
+        conn.request("POST", "/api/traces/batch", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        statuses.append(response.status)
+    return statuses
+
+
+def batch_rate(port: int, token: str, start: int, clients: int) -> dict:
+    bodies = [json.dumps([make_trace(start + b * BATCH + i) for i in range(BATCH)]).encode()
+              for b in range(BATCHES)]
+    shares = [bodies[c::clients] for c in range(clients)]
+    results: list[list[int]] = [[] for _ in range(clients)]
+    threads = [threading.Thread(target=lambda c=c: results[c].extend(post_batches(port, token, shares[c])))
+               for c in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    statuses = [s for r in results for s in r]
+    return {"clients": clients, "traces": BATCH * BATCHES, "seconds": round(elapsed, 3),
+            "traces_per_s": round(BATCH * BATCHES / elapsed, 1), "avg_body_bytes": len(bodies[0]) // BATCH,
+            "non_201": sum(s != 201 for s in statuses)}
+
+
+def wrk_latency(port: int, token: str, path: str) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"error": "wrk not installed (make bench installs it with apt-get)"}
+    out = subprocess.run(
+        [wrk, "-t", "2", "-c", str(CONCURRENCY), "-d", f"{WRK_SECONDS}s", "--latency", "-H",
+         f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    percentiles = {}
+    for label, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        percentiles[f"p{label}_ms"] = round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"path": path, "connections": CONCURRENCY, "seconds": WRK_SECONDS, **percentiles,
+            "requests_per_s": float(rps.group(1)) if rps else None,
+            "errors": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else None}
+
+
+def main():
+    with throwaway_database("api") as db_name:
+        from django.contrib.auth.models import User
+
+        from apps.core.services import api_key_create
+        from apps.traces.models import Trace
+
+        user = User.objects.create_superuser("bench", "bench@example.com", "bench-password")
+        _, token = api_key_create(user=user, name="bench", scope="write")
+        naive = naive_orm_rate(user)
+        port = free_port()
+        server = start_gunicorn(db_name, port)
+        try:
+            sequential = batch_rate(port, token, start=0, clients=1)
+            parallel = batch_rate(port, token, start=BATCH * BATCHES, clients=2)
+            some_id = str(Trace.objects.values_list("id", flat=True).first())
+            list_latency = wrk_latency(port, token, "/api/traces?limit=50")
+            detail_latency = wrk_latency(port, token, f"/api/traces/{some_id}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    best = max(sequential["traces_per_s"], parallel["traces_per_s"])
+    result = {
+        "benchmark": "api",
+        "batch_insert": {"sequential": sequential, "two_clients": parallel,
+                         "naive_orm_loop_traces_per_s": round(naive, 1),
+                         "speedup_vs_naive": round(best / naive, 1),
+                         "target": ">= 5000 traces/s and >= 10x naive",
+                         "met": best >= 5000 and best / naive >= 10},
+        "read_latency": {"list": list_latency, "detail": detail_latency, "target": "p99 <= 50 ms, no errors",
+                         "met": all(r.get("p99_ms", 1e9) <= 50 and not r.get("errors") and not r.get("socket_errors")
+                                    for r in (list_latency, detail_latency))},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
