@@ -37,8 +37,10 @@ lint: $(STAMP)
 test: $(STAMP) services lint
 	$(TEST_ENV) $(VENV)/bin/pytest
 
+# wrk (Debian) drives the read-latency benchmark; installed here when missing.
 bench: $(STAMP) services
-	$(TEST_ENV) $(PY) -m bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "bench: wrk unavailable; latency will be skipped"
+	$(TEST_ENV) $(PY) -m bench $(BENCH)
 
 # Production shape (see README): run each in its own terminal or under a supervisor.
 web: $(STAMP)
