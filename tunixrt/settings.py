@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "apps.core",
     "apps.traces",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("apps.core.api.urls")),
     path("api/", include("apps.traces.api.urls")),
+    path("api/", include("apps.datasets.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

@@ -4,7 +4,9 @@ import json
 import uuid
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.db.models.lookups import Contains
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -26,7 +28,7 @@ def json_list_contains(field: str, value: str) -> Q:
     if connection.vendor == "postgresql":
         return Q(**{f"{field}__contains": [value]})
     # SQLite has no JSON containment lookup; match the element's JSON encoding inside the list text.
-    return Q(**{f"{field}__contains": json.dumps(value)})
+    return Q(Contains(Cast(field, output_field=TextField()), json.dumps(value)))
 
 
 def trace_list(*, user, filters: dict) -> QuerySet[Trace]:

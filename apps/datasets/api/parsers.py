@@ -1,0 +1,39 @@
+"""Parsers for NDJSON uploads (raw body or multipart), limited to settings.INGEST_MAX_BYTES."""
+
+from django.conf import settings
+from rest_framework import parsers
+
+from apps.core.exceptions import PayloadTooLarge
+from apps.core.parsers import read_limited
+
+# Room for the multipart boundaries and the small form fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class NDJSONParser(parsers.BaseParser):
+    """`application/x-ndjson`: returns the raw bytes, size-checked while reading."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return read_limited(stream, parser_context, settings.INGEST_MAX_BYTES)
+
+
+class JSONLinesParser(NDJSONParser):
+    """The same body under the JSON Lines media type."""
+
+    media_type = "application/jsonl"
+
+
+class LimitedMultiPartParser(parsers.MultiPartParser):
+    """Multipart upload whose declared size is checked before a single file byte is spooled."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        limit = settings.INGEST_MAX_BYTES + MULTIPART_OVERHEAD
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"Upload is {int(declared)} bytes; the ingest limit is {settings.INGEST_MAX_BYTES} bytes."
+            )
+        return super().parse(stream, media_type, parser_context)

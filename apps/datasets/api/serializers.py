@@ -1,0 +1,71 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.core.exceptions import FieldValidationError
+from apps.datasets.models import DatasetVersion, Split
+from apps.datasets.spec import MAX_LIMIT, MAX_SEED
+from apps.traces.models import TraceStatus
+
+MAX_GENERATE = 1000
+
+
+def reject_unknown_keys(data, allowed: tuple) -> None:
+    """Bodies are strict, like trace bodies: an unknown key is a 400 naming it."""
+    if not isinstance(data, dict):
+        raise FieldValidationError({"non_field_errors": ["The body must be a JSON object."]})
+    unknown = sorted(set(data) - set(allowed), key=str)
+    if unknown:
+        raise FieldValidationError({key: ["Unknown field; allowed: " + ", ".join(allowed) + "."] for key in unknown})
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    parent_dataset_id = serializers.CharField(source="parent_id", read_only=True)
+    splits = serializers.DictField(source="split_counts", read_only=True)
+    export_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "name", "version", "created_at", "created_by", "content_hash", "selection_strategy",
+                  "trace_count", "splits", "stats", "session_id", "parent_dataset_id", "export_url"]
+
+    def get_export_url(self, obj) -> str:
+        return reverse("dataset-export", kwargs={"dataset_id": obj.pk})
+
+
+class DatasetVersionDetailSerializer(DatasetVersionSerializer):
+    class Meta(DatasetVersionSerializer.Meta):
+        fields = [*DatasetVersionSerializer.Meta.fields, "manifest"]
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    format = serializers.CharField(required=False, default="trace")
+    split = serializers.ChoiceField(choices=Split.values, required=False)
+
+
+class SftExportSerializer(serializers.Serializer):
+    dataset_id = serializers.CharField(max_length=200)
+    split = serializers.ChoiceField(choices=Split.values, required=False)
+
+
+class SftManifestSerializer(serializers.Serializer):
+    dataset_id = serializers.CharField(max_length=200)
+    split = serializers.ChoiceField(choices=Split.values, required=False, default="train")
+    config = serializers.JSONField(required=False, default=dict)
+
+
+class UngarGenerateSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=MAX_GENERATE, default=100)
+    seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, default=0)
+    persist = serializers.BooleanField(default=True)
+    approve = serializers.BooleanField(default=False, help_text="Approve the stored traces (needs review_trace).")
+
+
+class UngarExportQuerySerializer(serializers.Serializer):
+    format = serializers.CharField(required=False, default="trace")
+    status = serializers.ChoiceField(choices=TraceStatus.values, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False)
+
+
+class IngestQuerySerializer(serializers.Serializer):
+    mode = serializers.CharField(required=False, default="all_or_nothing")

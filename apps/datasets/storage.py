@@ -1,0 +1,124 @@
+"""On-disk dataset artifacts under settings.DATASETS_DIR.
+
+A version is written into a private staging folder (`.building/<id>-<random>`) and appears under
+its id only by one atomic `os.replace`, so a reader never sees a half-written version and a failed
+build leaves nothing behind under the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from training.trace_schema import canonical_json
+
+STAGING = ".building"
+STALE_STAGING_AGE_S = 24 * 3600
+
+
+def datasets_root() -> Path:
+    return Path(settings.DATASETS_DIR)
+
+
+def version_dir(dataset_id: str) -> Path:
+    return datasets_root() / dataset_id
+
+
+def new_staging_dir(dataset_id: str) -> Path:
+    path = datasets_root() / STAGING / f"{dataset_id}-{uuid.uuid4().hex[:12]}"
+    path.mkdir(parents=True)
+    return path
+
+
+def write_json(path: Path, value: dict) -> None:
+    """Pretty, key-sorted JSON: stable bytes for the same value, readable in a diff."""
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def publish(staging: Path, dataset_id: str) -> Path:
+    """Move a finished staging folder to its final place, replacing any orphaned leftover there."""
+    final = version_dir(dataset_id)
+    if final.exists():
+        # Only reachable when a version's row was deleted but its folder survived.
+        leftover = datasets_root() / STAGING / f"replaced-{dataset_id}-{uuid.uuid4().hex[:12]}"
+        os.replace(final, leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+    os.replace(staging, final)
+    return final
+
+
+def discard(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_stale_staging(now: float | None = None) -> int:
+    """Remove staging folders of builds that died long ago (e.g. a killed process)."""
+    root = datasets_root() / STAGING
+    if not root.is_dir():
+        return 0
+    cutoff = (now or time.time()) - STALE_STAGING_AGE_S
+    removed = 0
+    for child in root.iterdir():
+        if child.stat().st_mtime < cutoff:
+            shutil.rmtree(child, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_eval_set(*, dataset_id: str, items: list[dict], generator_manifest: dict) -> tuple[Path, str]:
+    """Write `<id>/items.jsonl` + `manifest.json`; returns (folder, "created" | "unchanged").
+
+    Eval sets are immutable: a folder that already holds other content is an error, never
+    overwritten, because scores measured on the old items would silently stop being comparable.
+    """
+    data = "".join(canonical_json(item) + "\n" for item in items).encode("utf-8")
+    content_hash = hashlib.sha256(data).hexdigest()
+    final = version_dir(dataset_id)
+    existing = final / "manifest.json"
+    if existing.exists():
+        stored = json.loads(existing.read_text(encoding="utf-8")).get("content_hash")
+        if stored == content_hash and file_sha256(final / "items.jsonl") == content_hash:
+            return final, "unchanged"
+        raise FileExistsError(
+            f"{final} does not hold exactly eval set content {content_hash} (its manifest says {stored}); "
+            "eval sets are immutable, so publish changed items under a new version instead."
+        )
+    staging = new_staging_dir(dataset_id)
+    try:
+        (staging / "items.jsonl").write_bytes(data)
+        write_json(staging / "manifest.json", _eval_manifest(dataset_id, items, generator_manifest, content_hash))
+        publish(staging, dataset_id)
+    except BaseException:
+        discard(staging)
+        raise
+    return final, "created"
+
+
+def _eval_manifest(dataset_id: str, items: list[dict], generator_manifest: dict, content_hash: str) -> dict:
+    # No timestamps: regenerating the same eval set must give the same bytes (it is committed).
+    return {
+        **generator_manifest,
+        "dataset_id": dataset_id,
+        "kind": "eval_set",
+        "item_count": len(items),
+        "item_fields": ["id", "prompt", "expected_answer", "category", "difficulty", "section"],
+        "files": {"items": "items.jsonl"},
+        "content_hash": content_hash,
+        "content_hash_method": "sha256 of items.jsonl: canonical JSON of each item in order, each + '\\n'",
+    }
