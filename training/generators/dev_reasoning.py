@@ -1,0 +1,93 @@
+"""dev-reasoning-v1: the default training set, 70 % word problems and 30 % synthetic tasks.
+
+Category counts are exact (largest share first, the seed breaks ties) and the order is shuffled.
+Prompts are unique within a run while a category still has unseen prompts, and never eval-owned.
+"""
+
+from __future__ import annotations
+
+import random
+
+from training.generators import synthetic, word_problems
+from training.generators.base import (
+    MAX_SEED,
+    OWNERSHIP_SCHEME,
+    Category,
+    GeneratedSet,
+    Task,
+    Template,
+    allocate,
+    check_int,
+    count_by,
+    is_eval_owned,
+    items_sha256,
+    reasoning_synthetic_split,
+    shuffled_schedule,
+    trace_from_task,
+)
+
+NAME, VERSION = "dev-reasoning", "v1"
+GENERATOR = f"{NAME}-{VERSION}"
+GENERATOR_VERSION = "1"
+DEFAULT_COUNT, DEFAULT_SEED, MAX_COUNT = 2000, 1, 100_000
+REASONING_CATEGORIES: tuple[Category, ...] = word_problems.CATEGORIES
+SYNTHETIC_CATEGORIES: tuple[Category, ...] = synthetic.CATEGORIES
+CATEGORIES = {category.name: category for category in (*REASONING_CATEGORIES, *SYNTHETIC_CATEGORIES)}
+# Draws per item before a repeated prompt is accepted; only a saturated category gets that far.
+_MAX_DRAWS = 64
+
+
+def category_quotas(count: int, rng: random.Random) -> dict[str, int]:
+    reasoning, synthetic_count = reasoning_synthetic_split(count)
+    return {
+        **allocate(reasoning, [c.name for c in REASONING_CATEGORIES], rng),
+        **allocate(synthetic_count, [c.name for c in SYNTHETIC_CATEGORIES], rng),
+    }
+
+
+def draw_training_task(rng: random.Random, category: Category, seen: set[str]) -> tuple[Template, Task]:
+    """An in-distribution task whose prompt is never eval-owned and, if at all possible, unseen."""
+    repeat = None
+    for _ in range(_MAX_DRAWS):
+        template = rng.choice(category.train_templates)
+        drawn = template.build(rng, False)
+        if is_eval_owned(drawn.prompt):
+            continue
+        if drawn.prompt not in seen:
+            return template, drawn
+        repeat = repeat or (template, drawn)
+    if repeat is None:
+        raise RuntimeError(f"Category {category.name!r} gave only eval-owned prompts in {_MAX_DRAWS} draws.")
+    return repeat
+
+
+def dev_reasoning_v1(count: int | None = None, seed: int | None = None) -> GeneratedSet:
+    count = check_int("count", DEFAULT_COUNT if count is None else count, 1, MAX_COUNT)
+    seed = check_int("seed", DEFAULT_SEED if seed is None else seed, 0, MAX_SEED)
+    rng = random.Random(seed)
+    traces, seen = [], set()
+    for category_name in shuffled_schedule(category_quotas(count, rng), rng):
+        category = CATEGORIES[category_name]
+        template, drawn = draw_training_task(rng, category, seen)
+        seen.add(drawn.prompt)
+        traces.append(trace_from_task(drawn, template, category, generator=GENERATOR,
+                                      generator_version=GENERATOR_VERSION, seed=seed))
+    return GeneratedSet(GENERATOR, traces, _manifest(traces, seed, len(seen)))
+
+
+def _manifest(traces: list[dict], seed: int, unique_prompts: int) -> dict:
+    return {
+        "name": NAME,
+        "version": VERSION,
+        "generator": GENERATOR,
+        "generator_version": GENERATOR_VERSION,
+        "kind": "traces",
+        "seed": seed,
+        "count": len(traces),
+        "unique_prompts": unique_prompts,
+        "categories": count_by(traces, lambda t: t["meta"]["category"]),
+        "task_types": count_by(traces, lambda t: t["meta"]["task_type"]),
+        "difficulties": count_by(traces, lambda t: t["meta"]["difficulty"]),
+        "eval_ownership": OWNERSHIP_SCHEME,
+        "items_sha256": items_sha256(traces),
+    }
