@@ -1,0 +1,168 @@
+"""Command line: `python -m training train|generate|evaluate ...`, usable without any server.
+
+`train` prints one JSON event per stdout line (`step`, `log`, then `done`, or `error`) so a parent
+process can follow it; it stops cleanly (finishes the step, checkpoints, status "cancelled") when
+`--cancel-file` appears or on SIGTERM. Input problems (config, data, paths) print a clear message
+on stderr and exit 2; a crash exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from training.config import ConfigError, TrainConfig
+from training.data import DataError
+from training.run_files import RunMismatchError
+
+EXIT_INPUT_ERROR = 2
+
+
+class InputError(Exception):
+    """Something the user passed is wrong; reported without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description="tunix-rt training toolkit")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train (or resume) a run into --out")
+    train.add_argument("--config", required=True, help="YAML (or JSON) TrainConfig file")
+    train.add_argument("--data", required=True, help="tunix_sft JSONL export")
+    train.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, manifest)")
+    train.add_argument("--cancel-file", help="stop cleanly when this file exists")
+    train.add_argument("--eval-data", help="held-out tunix_sft JSONL for eval_every losses")
+    train.add_argument("--peak-flops", type=float, help="device peak FLOP/s for the MFU estimate")
+    gen = commands.add_parser("generate", help="generate from a trained run")
+    gen.add_argument("--out", required=True, help="run folder to load")
+    gen.add_argument("--prompt", required=True, action="append", help="user prompt (repeatable)")
+    gen.add_argument("--max-new-tokens", type=int, default=256)
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--raw", action="store_true", help="feed the prompt as is, without the chat template")
+    ev = commands.add_parser("evaluate", help="evaluate a trained run on an eval set")
+    ev.add_argument("--out", required=True, help="run folder to evaluate")
+    ev.add_argument("--eval", required=True, help="generator eval set name (eval-v1) or an items JSONL path")
+    ev.add_argument("--section", help="only items of this section (e.g. in_distribution)")
+    ev.add_argument("--limit", type=int, help="only the first N items")
+    ev.add_argument("--max-new-tokens", type=int)
+    ev.add_argument("--batch-size", type=int, default=16)
+    return parser
+
+
+def _print_json(value: dict) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def command_train(args) -> int:
+    from training.engine import train
+    from training.hooks import JsonEventHooks
+
+    if not Path(args.data).is_file():
+        raise InputError(f"--data {args.data!r} is not a file.")
+    config = TrainConfig.from_yaml(args.config)
+    hooks = JsonEventHooks(cancel_file=args.cancel_file)
+    hooks.install_sigterm_handler()
+    result = train(
+        config, args.data, args.out, hooks, eval_data_path=args.eval_data, peak_flops=args.peak_flops
+    )
+    hooks.emit(
+        "done", status=result.status, steps_completed=result.steps_completed, final_loss=result.final_loss,
+        cancel_reason=result.manifest.get("cancel_reason"), manifest_path=result.manifest_path,
+        metrics_path=result.metrics_path, checkpoint_dir=result.checkpoint_dir,
+    )
+    return 0
+
+
+def command_generate(args) -> int:
+    from training.generate import generate, load_model
+    from training.render import render_prompt
+
+    loaded = _load(args.out, load_model)
+    prompts = args.prompt if args.raw else [render_prompt(p) for p in args.prompt]
+    generations = generate(loaded, prompts, args.max_new_tokens, args.temperature, args.seed)
+    for prompt, generation in zip(args.prompt, generations, strict=True):
+        _print_json({"prompt": prompt, "output": generation.text, "stopped": generation.stopped,
+                     "tokens": len(generation.token_ids)})
+    return 0
+
+
+def _load(out_dir: str, loader):
+    try:
+        return loader(out_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
+
+
+def load_eval_items(name_or_path: str) -> list[dict]:
+    path = Path(name_or_path)
+    if path.suffix in (".jsonl", ".json") or path.exists():
+        if not path.is_file():
+            raise InputError(f"--eval {name_or_path!r} is not a file.")
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    try:
+        from training.generators import generate as generate_set
+    except ImportError as exc:
+        raise InputError(f"Eval set {name_or_path!r} needs training.generators, which is missing.") from exc
+    try:
+        return list(generate_set(name_or_path).items)
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"Unknown eval set {name_or_path!r}: {exc}") from exc
+
+
+def command_evaluate(args) -> int:
+    from training.evaluate import evaluate
+    from training.run_files import write_json_atomic
+
+    items = load_eval_items(args.eval)
+    if args.section:
+        items = [item for item in items if item.get("section") == args.section]
+    items = items[: args.limit] if args.limit else items
+    if not items:
+        raise InputError("No eval items left after --section/--limit.")
+    if not (Path(args.out) / "run_config.json").exists():
+        raise InputError(f"--out {args.out!r} is not a training run folder.")
+    report = evaluate(args.out, items, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    out = Path(args.out)
+    with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for prediction in report["predictions"]:
+            handle.write(json.dumps(prediction, sort_keys=True) + "\n")
+    write_json_atomic(out / "eval_summary.json", report["summary"])
+    _print_json(report["summary"])
+    return 0
+
+
+COMMANDS = {"train": command_train, "generate": command_generate, "evaluate": command_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        return _input_error("config error", exc, errors=exc.errors)
+    except (DataError, RunMismatchError, InputError) as exc:
+        return _input_error("input error", exc)
+    except Exception as exc:
+        # A parent process reading events learns why the run died; the traceback still goes to stderr.
+        message = f"{type(exc).__name__}: {exc}"
+        _print_json({"event": "error", "kind": "crash", "message": message, "errors": {}})
+        raise
+
+
+def _input_error(kind: str, exc: Exception, errors: dict | None = None) -> int:
+    if errors:
+        lines = "\n".join(f"  {key}: {' '.join(messages)}" for key, messages in errors.items())
+        sys.stderr.write(f"{kind}:\n{lines}\n")
+    else:
+        sys.stderr.write(f"{kind}: {exc}\n")
+    event = {"event": "error", "kind": kind.replace(" ", "_"), "message": str(exc), "errors": errors or {}}
+    _print_json(event)
+    return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

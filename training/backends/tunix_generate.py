@@ -1,0 +1,161 @@
+"""Generation for the `tunix` backend with Tunix's KV-cached `Sampler`, stopping at end-of-turn.
+
+The path is either a run folder (its `run_config.json` names the preset, the base weights and LoRA;
+the latest checkpoint in `checkpoints/` is restored over them) or a bare model folder (the preset is
+inferred from the weight shapes). Prompts that are not already rendered chat prompts are rendered
+with `training.render.render_prompt`, so callers may pass either the raw question or the rendered one.
+
+Evaluation calls `generate` once per batch of items, so the loaded model and its compiled samplers are
+kept for the most recent source and reused until that source gets a new checkpoint or new weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flax import nnx
+from tunix.generate import sampler as sampler_lib
+from tunix.generate import utils as sampler_utils
+from tunix.sft import checkpoint_manager as tunix_checkpoints
+
+from training.backends.tunix_models import (
+    TOKENIZER_FILE,
+    apply_lora,
+    infer_preset,
+    load_model,
+    model_cache_shape,
+)
+from training.backends.tunix_tokenizer import SentencePieceTokenizer
+from training.checkpoints import checkpoint_dir
+from training.render import START_OF_TURN, render_prompt
+from training.run_files import RUN_CONFIG_FILE, read_json
+from training.tokenizers import stop_ids
+
+GENERATION_BATCH = 8  # prompts per sampler call; the last batch is padded so all calls share one compile
+
+
+def load_for_generation(path: str | Path) -> tuple[nnx.Module, SentencePieceTokenizer]:
+    """(model, tokenizer) for a run folder's latest checkpoint or for a bare model folder."""
+    root = Path(path).expanduser()
+    if (root / RUN_CONFIG_FILE).exists():
+        return _load_run(root)
+    preset = infer_preset(root)
+    return load_model(root, preset), SentencePieceTokenizer(root / TOKENIZER_FILE)
+
+
+def _load_run(out_dir: Path) -> tuple[nnx.Module, SentencePieceTokenizer]:
+    run_config = read_json(out_dir / RUN_CONFIG_FILE)
+    if run_config.get("backend") != "tunix":
+        raise ValueError(f"{out_dir} holds a {run_config.get('backend')!r} run, not a tunix one.")
+    config = run_config["config"]
+    model_dir = out_dir / run_config["model_dir"]  # an absolute model_dir wins over out_dir in the join
+    model = load_model(model_dir, config["model"])
+    lora = config.get("lora")
+    if lora:
+        model = apply_lora(model, lora["rank"], lora["alpha"], config["seed"])
+    _restore_latest(out_dir, model, lora_only=bool(lora))
+    return model, SentencePieceTokenizer(model_dir / TOKENIZER_FILE)
+
+
+def _restore_latest(out_dir: Path, model: nnx.Module, lora_only: bool) -> int:
+    if not _checkpoint_steps(out_dir):
+        raise FileNotFoundError(f"No checkpoint to generate from in {checkpoint_dir(out_dir)}.")
+    manager = tunix_checkpoints.CheckpointManager(str(checkpoint_dir(out_dir)))
+    try:
+        step, _ = manager.maybe_restore(model, restore_only_lora_params=lora_only)
+    finally:
+        manager.close()
+    if not step:
+        raise FileNotFoundError(f"No checkpoint to generate from in {checkpoint_dir(out_dir)}.")
+    return step
+
+
+def _checkpoint_steps(out_dir: Path) -> list[int]:
+    """Finished checkpoint steps; Orbax names a step's folder by its number once the save completed."""
+    folder = checkpoint_dir(out_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
+def _source_key(path: str | Path) -> tuple:
+    """Changes whenever what load_for_generation would load changes."""
+    root = Path(path).expanduser().resolve()
+    if (root / RUN_CONFIG_FILE).exists():
+        files = [checkpoint_dir(root) / str(step) for step in _checkpoint_steps(root)[-1:]]
+    else:
+        files = sorted(root.glob("*.safetensors"))
+    return (str(root),) + tuple((str(p), p.stat().st_mtime_ns) for p in files)
+
+
+@dataclass
+class _Loaded:
+    model: nnx.Module
+    tokenizer: SentencePieceTokenizer
+    samplers: dict = field(default_factory=dict)  # KV-cache size -> Sampler (each holds its compiled steps)
+
+
+_LOADED: dict[tuple, _Loaded] = {}  # at most one entry: a second model would double the memory held
+
+
+def _cached_load(path: str | Path) -> _Loaded:
+    key = _source_key(path)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = _Loaded(*load_for_generation(path))
+    return _LOADED[key]
+
+
+def as_chat_prompt(prompt: str) -> str:
+    return prompt if prompt.startswith(START_OF_TURN) else render_prompt(prompt)
+
+
+@dataclass
+class Generation:
+    text: str  # the completion before the stop token, which is not included
+    token_ids: list[int]
+    stopped: bool  # True when it ended on <end_of_turn>/eos, False when max_new_tokens cut it off
+
+
+def generate(path: str | Path, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+    """One completion per prompt (the text before `<end_of_turn>`/eos); greedy when temperature is 0."""
+    return [g.text for g in generate_details(path, prompts, max_new_tokens, temperature, seed)]
+
+
+def generate_details(path: str | Path, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
+                     seed: int = 0) -> list[Generation]:
+    """Like `generate`, with the generated ids and whether each completion stopped by itself."""
+    if not prompts:
+        return []
+    return sample(_cached_load(path), prompts, max_new_tokens, temperature, seed)
+
+
+def _sampler(loaded: _Loaded, cache_size: int) -> sampler_lib.Sampler:
+    if cache_size not in loaded.samplers:
+        num_layers, num_kv_heads, head_dim = model_cache_shape(loaded.model)
+        cache = sampler_lib.CacheConfig(cache_size, num_layers, num_kv_heads, head_dim)
+        loaded.samplers[cache_size] = sampler_lib.Sampler(loaded.model, loaded.tokenizer.processor, cache)
+    return loaded.samplers[cache_size]
+
+
+def sample(loaded: _Loaded, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
+           seed: int = 0) -> list[Generation]:
+    tokenizer = loaded.tokenizer
+    chat_prompts = [as_chat_prompt(p) for p in prompts]
+    # +1 for the BOS the sampler prepends; one prompt length for every batch means one compile.
+    longest = max(len(tokenizer.encode(p)) + 1 for p in chat_prompts)
+    prompt_length = sampler_utils.next_power_of_2(longest)
+    sampler = _sampler(loaded, prompt_length + max_new_tokens)
+    sampling = {"temperature": temperature, "top_p": 1.0} if temperature > 0 else {}
+    outputs: list[Generation] = []
+    for start in range(0, len(chat_prompts), GENERATION_BATCH):
+        batch = chat_prompts[start:start + GENERATION_BATCH]
+        padded = batch + [batch[-1]] * (GENERATION_BATCH - len(batch))
+        result = sampler(padded, max_generation_steps=max_new_tokens, max_prompt_length=prompt_length,
+                         eos_tokens=list(stop_ids(tokenizer)), seed=seed + start, **sampling)
+        for text, ids in zip(result.text[:len(batch)], result.tokens[:len(batch)], strict=True):
+            # The sampler cuts each output just before its first stop id, so a short one stopped.
+            outputs.append(Generation(text, [int(i) for i in ids], stopped=len(ids) < max_new_tokens))
+    return outputs

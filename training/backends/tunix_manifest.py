@@ -1,0 +1,115 @@
+"""run_manifest.json for a Tunix run, in the builtin run's shape (training/engine.py) plus what only
+Tunix runs have: model family and folder, trainable (LoRA) parameter count, library versions."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from flax import nnx
+
+from training.backends.tunix_models import get_preset
+from training.config import TrainConfig
+from training.flops import matmul_param_count, measure_matmul_flops, param_count
+from training.run_files import METRICS_FILE, code_version, device_info, read_metrics
+
+PEAK_MATMUL_SIZE = 1024
+LIBRARIES = ("google-tunix", "qwix", "jax", "flax", "optax", "orbax-checkpoint")
+
+
+@dataclass
+class RunOutcome:
+    """What one train() call did; the recorder fills it in as Tunix reports steps."""
+
+    status: str = "completed"
+    start_step: int = 0
+    final_step: int = 0
+    cancel_reason: str | None = None
+    compile_seconds: float | None = None
+    step_seconds: list[float] = field(default_factory=list)
+
+
+def build_manifest(run, outcome: RunOutcome, timings: dict, peak_flops: float | None) -> dict:
+    """`run` is the TunixRun that produced `outcome` (config, model, tokenizer, data stats)."""
+    cfg = run.config
+    params = nnx.state(run.model, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam)))  # LoRAParam subclasses Param
+    trainable = nnx.state(run.model, nnx.LoRAParam) if cfg.lora else params
+    return {
+        "status": outcome.status,
+        "cancel_reason": outcome.cancel_reason,
+        "backend": "tunix",
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "data": {"sha256": run.data_hash, **run.data_stats},
+        "seed": cfg.seed,
+        "code_version": code_version(),
+        "library_versions": _library_versions(),
+        "device": device_info(),
+        "model": {
+            "preset": cfg.model,
+            "family": get_preset(cfg.model).family,
+            "model_dir": run.run_config()["model_dir"],
+            "param_count": param_count(params),
+            "trainable_param_count": param_count(trainable),
+            "lora": cfg.lora,
+        },
+        "tokenizer": {"name": run.tokenizer.name, "sha256": run.tokenizer.sha256,
+                      "vocab_size": run.tokenizer.vocab_size},
+        "resumed_from_step": outcome.start_step,
+        "steps_completed": outcome.final_step,
+        "timings": {
+            **timings,
+            "model_load_seconds": run.load_seconds,
+            "compile_and_first_step_seconds": outcome.compile_seconds,
+            "median_step_seconds": statistics.median(outcome.step_seconds) if outcome.step_seconds else None,
+            "steps_this_process": outcome.final_step - outcome.start_step,
+        },
+        "final_metrics": _final_metrics(run.out_dir / METRICS_FILE),
+        "throughput": _throughput(cfg, run.model, params, outcome, peak_flops),
+    }
+
+
+def _library_versions() -> dict:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _final_metrics(metrics_path: Path) -> dict:
+    """From metrics.jsonl rather than this process's steps, so a resumed run reports the whole run."""
+    lines = read_metrics(metrics_path) if metrics_path.exists() else []
+    if not lines:
+        return {}
+    last = lines[-1]
+    final = {key: last[key] for key in ("loss", "lr", "grad_norm") if key in last}
+    evals = [line["eval_loss"] for line in lines if "eval_loss" in line]
+    if evals:
+        final["eval_loss"] = evals[-1]
+    recent = [line["loss"] for line in lines[-10:]]
+    final["mean_loss_last_10"] = sum(recent) / len(recent)
+    return final
+
+
+def _throughput(cfg: TrainConfig, model, params, outcome: RunOutcome, peak_flops: float | None) -> dict:
+    """6·N per token with N = matmul weights; Gemma's output layer is the tied embedding, so the
+    embedding counts once as a matmul (the input lookup is a gather and costs nothing)."""
+    if not outcome.step_seconds:
+        return {"tokens_per_s": None}
+    tokens_per_s = cfg.examples_per_step * cfg.max_seq_len / statistics.median(outcome.step_seconds)
+    six_n = 6.0 * (matmul_param_count(params) + model.num_embed * model.embed_dim)
+    source = "given"
+    if peak_flops is None:
+        peak_flops = measure_matmul_flops(PEAK_MATMUL_SIZE, 0.3)
+        source = f"measured_f32_matmul_{PEAK_MATMUL_SIZE}"
+    return {
+        "tokens_per_s": tokens_per_s,
+        "flops_per_token": {"six_n": six_n},
+        "mfu": {"estimate": six_n * tokens_per_s / peak_flops, "peak_flops": peak_flops,
+                "peak_flops_source": source},
+    }

@@ -1,0 +1,184 @@
+"""Entry point for training from any caller (CLI, Celery launcher subprocess, notebook).
+
+`train(config, data_path, out_dir, hooks)` reads a tunix_sft JSONL file, takes its sha256 as the
+data hash, and runs the builtin trainer or hands the rows to the Tunix backend (imported only
+when asked for, so the builtin path never needs google-tunix installed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from training.checkpoints import checkpoint_dir
+from training.config import TrainConfig
+from training.data import file_sha256, read_sft_rows
+from training.flops import matmul_param_count, measure_matmul_flops, param_count, train_flops_per_token
+from training.hooks import TrainHooks
+from training.model import model_config_for
+from training.run_files import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    code_version,
+    device_info,
+    ensure_run_config,
+    write_json_atomic,
+)
+from training.tokenizers import ByteTokenizer
+from training.trainer import BuiltinTrainer, LoopOutcome, steady_tokens_per_s
+
+PEAK_MATMUL_SIZE = 1024
+
+
+@dataclasses.dataclass
+class TrainResult:
+    status: str  # "completed" | "cancelled"
+    out_dir: str
+    steps_completed: int
+    final_loss: float | None
+    metrics_path: str
+    manifest_path: str
+    checkpoint_dir: str
+    manifest: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train(
+    config: TrainConfig | dict,
+    data_path: str | Path,
+    out_dir: str | Path,
+    hooks: TrainHooks | None = None,
+    *,
+    eval_data_path: str | Path | None = None,
+    peak_flops: float | None = None,
+) -> TrainResult:
+    """Train into `out_dir`, resuming from its latest checkpoint if it has one.
+
+    eval_data_path: optional held-out tunix_sft file for `eval_every` losses (else a fixed sample
+    of training examples is used and labelled `train_sample`). peak_flops: device peak for the MFU
+    estimate; measured with a float32 matmul when omitted.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(config)
+    hooks = hooks or TrainHooks()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = read_sft_rows(data_path)
+    data_hash = file_sha256(data_path)
+    eval_rows = read_sft_rows(eval_data_path) if eval_data_path else None
+    if config.backend == "tunix":
+        from training.backends import tunix_backend
+
+        result = tunix_backend.train(
+            config, rows, out_dir, hooks, data_hash, eval_rows=eval_rows, peak_flops=peak_flops
+        )
+        return result if isinstance(result, TrainResult) else TrainResult(**result)
+    return _train_builtin(config, rows, data_hash, Path(data_path), out_dir, hooks, eval_rows, peak_flops)
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path) -> dict:
+    return {
+        "backend": "builtin",
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "data_hash": data_hash,
+        "data_path": str(data_path),
+        "model": model_config_for(config.model).to_dict(),
+        "tokenizer": ByteTokenizer.name,
+    }
+
+
+def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows, peak_flops) -> TrainResult:
+    started_at, began = _utc_now(), time.perf_counter()
+    ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path))
+    trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows)
+    outcome = trainer.run()
+    wall_seconds = time.perf_counter() - began
+    timings = {"started_at": started_at, "finished_at": _utc_now(), "wall_seconds": wall_seconds}
+    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops)
+    write_json_atomic(out_dir / MANIFEST_FILE, manifest)
+    hooks.on_log(f"run {outcome.status} at step {outcome.final_step}")
+    return TrainResult(
+        status=outcome.status,
+        out_dir=str(out_dir),
+        steps_completed=outcome.final_step,
+        final_loss=manifest["final_metrics"].get("loss"),
+        metrics_path=str(out_dir / METRICS_FILE),
+        manifest_path=str(out_dir / MANIFEST_FILE),
+        checkpoint_dir=str(checkpoint_dir(out_dir)),
+        manifest=manifest,
+    )
+
+
+def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops) -> dict:
+    model_cfg = model_config_for(config.model)
+    return {
+        "status": outcome.status,
+        "cancel_reason": outcome.cancel_reason,
+        "backend": "builtin",
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "data": {"path": str(data_path), "sha256": data_hash, **outcome.data_stats},
+        "seed": config.seed,
+        "code_version": code_version(),
+        "device": device_info(),
+        "model": {
+            "preset": config.model,
+            **model_cfg.to_dict(),
+            "param_count": param_count(outcome.params),
+            "matmul_param_count": matmul_param_count(outcome.params),
+        },
+        "tokenizer": ByteTokenizer.name,
+        "resumed_from_step": outcome.start_step,
+        "steps_completed": outcome.final_step,
+        "timings": {
+            **timings,
+            "compile_and_first_step_seconds": outcome.compile_seconds,
+            "median_step_seconds": _median(outcome.step_seconds),
+            "steps_this_process": outcome.final_step - outcome.start_step,
+        },
+        "final_metrics": _final_metrics(outcome),
+        "throughput": _throughput(config, model_cfg, outcome, peak_flops),
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _final_metrics(outcome: LoopOutcome) -> dict:
+    last = outcome.last_metrics or {}
+    final = {key: last[key] for key in ("loss", "lr", "grad_norm", "eval_loss") if key in last}
+    if outcome.recent_losses:
+        final["mean_loss_last_10"] = sum(outcome.recent_losses) / len(outcome.recent_losses)
+    return final
+
+
+def _throughput(config, model_cfg, outcome: LoopOutcome, peak_flops: float | None) -> dict:
+    """tokens/s counts every position of the fixed-shape batch (padding included): it is what the
+    hardware computed, which is what an MFU estimate divides."""
+    tokens_per_s = steady_tokens_per_s(outcome, config.examples_per_step * config.max_seq_len)
+    flops = train_flops_per_token(model_cfg, outcome.params, config.max_seq_len)
+    result = {"tokens_per_s": tokens_per_s, "flops_per_token": flops}
+    if tokens_per_s is None:
+        return result
+    source = "given"
+    if peak_flops is None:
+        peak_flops = measure_matmul_flops(PEAK_MATMUL_SIZE, 0.3, model_cfg.compute_dtype)
+        source = f"measured_{model_cfg.compute_dtype}_matmul_{PEAK_MATMUL_SIZE}"
+    result["mfu"] = {
+        "estimate": flops["six_n"] * tokens_per_s / peak_flops,
+        "with_attention": flops["total"] * tokens_per_s / peak_flops,
+        "peak_flops": peak_flops,
+        "peak_flops_source": source,
+    }
+    return result

@@ -1,0 +1,134 @@
+"""Evaluate a trained run on eval items with the real judges (SPEC §5).
+
+Each eval item `{id, prompt, expected_answer, category, difficulty, section}` is rendered with the
+one chat renderer, generated greedily (KV cache), and judged with `training.judges`: answer
+accuracy (`answer_exact`) and format compliance (`format_ok`), overall and per category, section
+and difficulty.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.render import render_prompt
+from training.run_files import RUN_CONFIG_FILE, read_json
+
+GROUP_KEYS = ("category", "section", "difficulty")
+
+
+def _rates(predictions: list[dict]) -> dict:
+    count = len(predictions)
+    return {
+        "count": count,
+        "answer_accuracy": sum(p["correct"] for p in predictions) / count if count else None,
+        "format_compliance": sum(p["format_ok"] for p in predictions) / count if count else None,
+    }
+
+
+def summarize(predictions: list[dict]) -> dict:
+    summary = _rates(predictions)
+    for key in GROUP_KEYS:
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for prediction in predictions:
+            groups[str(prediction.get(key))].append(prediction)
+        summary[f"by_{key}"] = {name: _rates(items) for name, items in sorted(groups.items())}
+    known = [p["stopped"] for p in predictions if p["stopped"] is not None]
+    summary["stopped_rate"] = sum(known) / len(known) if known else None
+    return summary
+
+
+def judge(item: dict, output: str) -> dict:
+    from training import judges
+
+    return {
+        "extracted_answer": judges.extract_answer(output),
+        "correct": bool(judges.answer_exact(output, item["expected_answer"])),
+        "format_ok": bool(judges.format_ok(output)),
+    }
+
+
+def _builtin_texts(out_dir: Path, prompts: list[str], max_new_tokens: int, temperature: float, seed: int,
+                   batch_size: int):
+    """Yields (start index, generations, seconds) batch by batch."""
+    from training.generate import generate_batch, load_model, prompt_length
+
+    loaded = load_model(out_dir)
+    shared_len = prompt_length(loaded, prompts)
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start : start + batch_size]
+        began = time.perf_counter()
+        generations = generate_batch(loaded, chunk, max_new_tokens, temperature, seed + start, batch_size,
+                                     prompt_len=shared_len)
+        yield start, generations, time.perf_counter() - began
+
+
+@dataclass
+class TextGeneration:
+    """What the tunix backend returns per prompt: text only, so stopping is unknown."""
+
+    text: str
+    token_ids: list = field(default_factory=list)
+    stopped: bool | None = None
+
+
+def _tunix_texts(out_dir: Path, prompts: list[str], max_new_tokens: int, temperature: float, seed: int,
+                 batch_size: int):
+    from training.backends import tunix_backend
+
+    for start in range(0, len(prompts), batch_size):
+        began = time.perf_counter()
+        chunk = prompts[start : start + batch_size]
+        texts = tunix_backend.generate(out_dir, chunk, max_new_tokens, temperature, seed + start)
+        yield start, [TextGeneration(text) for text in texts], time.perf_counter() - began
+
+
+def _run_config(out_dir: Path) -> dict:
+    path = out_dir / RUN_CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{out_dir} is not a training run folder: {RUN_CONFIG_FILE} is missing.")
+    return read_json(path)
+
+
+def evaluate(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_new_tokens: int | None = None,
+             temperature: float = 0.0, seed: int = 0, batch_size: int = 16) -> dict:
+    """Generate for every item and judge it: `{"predictions": [...], "summary": {...}}`.
+
+    Per-item latency is its batch's wall time divided by the batch size (items run batched)."""
+    out_dir = Path(model_dir_or_out_dir)
+    if not eval_items:
+        raise ValueError("No eval items to evaluate.")
+    run_config = _run_config(out_dir)
+    max_new_tokens = max_new_tokens or int(run_config["config"]["max_seq_len"])
+    generate_batches = _tunix_texts if run_config.get("backend") == "tunix" else _builtin_texts
+    prompts = [render_prompt(item["prompt"]) for item in eval_items]
+    predictions = []
+    began = time.perf_counter()
+    for start, generations, seconds in generate_batches(out_dir, prompts, max_new_tokens, temperature, seed,
+                                                        batch_size):
+        for item, generation in zip(eval_items[start : start + len(generations)], generations, strict=True):
+            predictions.append(_prediction(item, generation, seconds / batch_size))
+    summary = summarize(predictions)
+    summary["generation"] = {
+        "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed, "batch_size": batch_size,
+        "wall_seconds": time.perf_counter() - began,
+    }
+    return {"predictions": predictions, "summary": summary}
+
+
+def _prediction(item: dict, generation, latency_s: float) -> dict:
+    return {
+        "id": item.get("id"),
+        "prompt": item["prompt"],
+        "expected_answer": item["expected_answer"],
+        "category": item.get("category"),
+        "section": item.get("section"),
+        "difficulty": item.get("difficulty"),
+        "output": generation.text,
+        "tokens": len(generation.token_ids) if generation.token_ids else None,
+        "stopped": generation.stopped,
+        "latency_s": latency_s,
+        **judge(item, generation.text),
+    }

@@ -1,0 +1,78 @@
+"""Tokenizers: the protocol the data pipeline and generation rely on, and the builtin byte tokenizer.
+
+The byte tokenizer needs no download: ids 0..255 are raw UTF-8 bytes, followed by special ids. The
+chat markers `<start_of_turn>` and `<end_of_turn>` are single tokens so a model learns to stop by
+emitting exactly one id, and padding has its own id so it is never confused with end-of-sequence.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol, runtime_checkable
+
+from training.render import END_OF_TURN, START_OF_TURN
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    pad_id: int
+    eos_id: int
+    end_of_turn_id: int
+    vocab_size: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+class ByteTokenizer:
+    """UTF-8 bytes plus four special ids: pad, eos, <start_of_turn>, <end_of_turn>."""
+
+    name = "byte-v1"
+    pad_id = 256
+    eos_id = 257
+    start_of_turn_id = 258
+    end_of_turn_id = 259
+    vocab_size = 260
+
+    _SPECIAL_TEXT = {START_OF_TURN: start_of_turn_id, END_OF_TURN: end_of_turn_id}
+    _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(s) for s in _SPECIAL_TEXT) + ")")
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for piece in self._SPECIAL_SPLIT.split(text):
+            special = self._SPECIAL_TEXT.get(piece)
+            if special is not None:
+                ids.append(special)
+            elif piece:
+                ids.extend(piece.encode("utf-8"))
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        """Bytes back to text; chat markers come back as their text, pad and eos are dropped."""
+        out: list[str] = []
+        pending = bytearray()
+        for token in ids:
+            token = int(token)
+            if 0 <= token < 256:
+                pending.append(token)
+                continue
+            out.append(pending.decode("utf-8", errors="replace"))
+            pending.clear()
+            if token == self.start_of_turn_id:
+                out.append(START_OF_TURN)
+            elif token == self.end_of_turn_id:
+                out.append(END_OF_TURN)
+        out.append(pending.decode("utf-8", errors="replace"))
+        return "".join(out)
+
+
+def stop_ids(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """Ids that end a generated turn for any tokenizer: its end-of-turn and its eos."""
+    return tuple(sorted({int(tokenizer.end_of_turn_id), int(tokenizer.eos_id)}))
+
+
+def get_tokenizer(name: str) -> Tokenizer:
+    if name == ByteTokenizer.name:
+        return ByteTokenizer()
+    raise ValueError(f"Unknown builtin tokenizer {name!r}; the only builtin one is {ByteTokenizer.name!r}.")

@@ -1,0 +1,268 @@
+"""The builtin SFT trainer: AdamW + schedule + clipping, gradient accumulation inside one jitted
+step, masked mean cross-entropy, Orbax checkpoints and exact resume.
+
+Exact resume holds because nothing in a step depends on process history: the batch is a pure
+function of (data hash, seed, step), the model has no dropout, and params, optimizer state (with
+its step count) come back bit for bit from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from training.checkpoints import CheckpointStore
+from training.config import TrainConfig
+from training.data import DataOrder, ExampleArrays, build_examples
+from training.hooks import TrainHooks
+from training.model import create_model, model_config_for
+from training.run_files import METRICS_FILE, MetricsLog
+from training.tokenizers import ByteTokenizer
+
+MIN_LR_RATIO = 0.1  # cosine and linear decay end at 10 % of the peak learning rate
+ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.95, 1e-8
+EVAL_SAMPLE_BATCHES = 4
+
+
+def make_schedule(config: TrainConfig):
+    """lr(count) for optax, where count is the number of updates already applied.
+
+    Linear warmup from lr/warmup to lr over `warmup_steps`, then `schedule` decay to
+    MIN_LR_RATIO·lr on the last update (constant keeps lr)."""
+    peak, warmup = config.learning_rate, config.warmup_steps
+    decay_steps = max(1, config.max_steps - 1 - warmup)
+
+    def schedule(count):
+        count = jnp.asarray(count, jnp.float32)
+        warm = jnp.minimum(1.0, (count + 1.0) / warmup) if warmup > 0 else 1.0
+        progress = jnp.clip((count - warmup) / decay_steps, 0.0, 1.0)
+        if config.schedule == "cosine":
+            decay = MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + jnp.cos(math.pi * progress))
+        elif config.schedule == "linear":
+            decay = 1.0 - (1 - MIN_LR_RATIO) * progress
+        else:
+            decay = 1.0
+        return peak * warm * decay
+
+    return schedule
+
+
+def _decay_mask(params):
+    # Decay matrices (kernels, embeddings); leave RMSNorm scales alone.
+    return jax.tree_util.tree_map(lambda leaf: leaf.ndim >= 2, params)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    adamw = optax.adamw(
+        make_schedule(config), b1=ADAM_B1, b2=ADAM_B2, eps=ADAM_EPS,
+        weight_decay=config.weight_decay, mask=_decay_mask,
+    )
+    if config.clip_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(config.clip_norm), adamw)
+    return adamw
+
+
+def masked_loss_sums(graphdef, params, batch: dict) -> tuple[jax.Array, jax.Array]:
+    """Sum of cross-entropy over completion tokens, and how many there were."""
+    logits = nnx.merge(graphdef, params)(batch["inputs"])
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+    mask = batch["loss_mask"]
+    return jnp.sum(losses * mask), jnp.sum(mask)
+
+
+def make_train_step(graphdef, optimizer: optax.GradientTransformation):
+    """Jitted (params, opt_state, batch[accum, B, L]) -> (params, opt_state, metrics).
+
+    Micro-batch gradients of the loss SUM are accumulated and divided once by the total number of
+    completion tokens, so grad_accum=k equals one k-times larger batch exactly (up to rounding)."""
+    grad_of_sums = jax.value_and_grad(lambda p, b: masked_loss_sums(graphdef, p, b), has_aux=True)
+
+    def accumulate(params, batch):
+        def body(carry, micro_batch):
+            grads, loss_sum, count = carry
+            (micro_loss, micro_count), micro_grads = grad_of_sums(params, micro_batch)
+            grads = jax.tree_util.tree_map(jnp.add, grads, micro_grads)
+            return (grads, loss_sum + micro_loss, count + micro_count), None
+
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        (grads, loss_sum, count), _ = jax.lax.scan(body, (zeros, 0.0, 0.0), batch)
+        return grads, loss_sum, count
+
+    @jax.jit
+    def train_step(params, opt_state, batch):
+        grads, loss_sum, count = accumulate(params, batch)
+        denom = jnp.maximum(count, 1.0)
+        grads = jax.tree_util.tree_map(lambda g: g / denom, grads)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics = {"loss": loss_sum / denom, "grad_norm": optax.global_norm(grads), "target_tokens": count}
+        return params, opt_state, metrics
+
+    return train_step
+
+
+def make_eval_step(graphdef):
+    return jax.jit(lambda params, batch: masked_loss_sums(graphdef, params, batch))
+
+
+def stack_batch(examples: ExampleArrays, indices: np.ndarray, grad_accum: int) -> dict:
+    """Arrays for one optimizer step, shaped [grad_accum, batch_size, max_seq_len]."""
+    batch = examples.take(indices)
+    return {key: value.reshape(grad_accum, -1, value.shape[-1]) for key, value in batch.items()}
+
+
+def eval_batches(examples: ExampleArrays, batch_size: int, limit: int | None) -> list[dict]:
+    """Fixed-shape batches over the first `limit` examples; the tail is padded with mask-0 rows."""
+    count = len(examples) if limit is None else min(limit, len(examples))
+    batches = []
+    for start in range(0, count, batch_size):
+        indices = np.arange(start, min(start + batch_size, count))
+        batch = examples.take(indices)
+        short = batch_size - len(indices)
+        if short:
+            padding = {k: np.zeros((short, *v.shape[1:]), v.dtype) for k, v in batch.items()}
+            batch = {k: np.concatenate([v, padding[k]]) for k, v in batch.items()}
+        batches.append(batch)
+    return batches
+
+
+@dataclass
+class LoopOutcome:
+    status: str  # "completed" | "cancelled"
+    start_step: int
+    final_step: int
+    cancel_reason: str | None = None
+    step_seconds: list[float] = field(default_factory=list)
+    compile_seconds: float | None = None
+    last_metrics: dict | None = None
+    recent_losses: list[float] = field(default_factory=list)
+    data_stats: dict = field(default_factory=dict)
+    params: object = None
+
+    def record(self, metrics: dict, seconds: float) -> None:
+        if self.compile_seconds is None:
+            self.compile_seconds = seconds  # the first step of a process includes jit compilation
+        else:
+            self.step_seconds.append(seconds)
+        self.final_step, self.last_metrics = metrics["step"], metrics
+        self.recent_losses = (self.recent_losses + [metrics["loss"]])[-10:]
+
+
+class BuiltinTrainer:
+    """One training run of the builtin model into `out_dir`, resuming from its latest checkpoint."""
+
+    def __init__(self, config: TrainConfig, rows: list[dict], data_hash: str, out_dir: Path,
+                 hooks: TrainHooks, eval_rows: list[dict] | None = None):
+        self.config, self.data_hash, self.out_dir, self.hooks = config, data_hash, out_dir, hooks
+        self.tokenizer = ByteTokenizer()
+        self.model_config = model_config_for(config.model)
+        self.examples, self.data_stats = build_examples(rows, self.tokenizer, config.max_seq_len)
+        self.eval_source = "held_out" if eval_rows else "train_sample"
+        self.eval_examples = None
+        if eval_rows:
+            self.eval_examples = build_examples(eval_rows, self.tokenizer, config.max_seq_len)[0]
+        self.graphdef, self.params = nnx.split(create_model(self.model_config, config.seed))
+        self.optimizer = make_optimizer(config)
+        self.opt_state = self.optimizer.init(self.params)
+        self.schedule = make_schedule(config)
+        self.order = DataOrder(data_hash, config.seed, len(self.examples), config.examples_per_step)
+        self.metrics_log = MetricsLog(out_dir / METRICS_FILE)
+        self.store = CheckpointStore(out_dir)
+
+    def log(self, line: str) -> None:
+        self.hooks.on_log(line)
+
+    def resume(self) -> int:
+        step = self.store.latest_step() or 0
+        if step:
+            self.params, self.opt_state, _ = self.store.restore(step, self.params, self.opt_state)
+            self.log(f"resumed from checkpoint at step {step}")
+        self.metrics_log.keep_through(step)
+        return step
+
+    def checkpoint(self, step: int) -> None:
+        self.store.save(step, self.params, self.opt_state, {"data_hash": self.data_hash})
+        self.log(f"checkpoint saved at step {step}")
+
+    def run(self) -> LoopOutcome:
+        start = self.resume()
+        outcome = LoopOutcome("completed", start_step=start, final_step=start, data_stats=self.data_stats)
+        dropped = self.data_stats["dropped_too_long"]
+        self.log(
+            f"training {self.config.model} on {len(self.examples)} examples ({dropped} dropped as too long), "
+            f"steps {start + 1}..{self.config.max_steps}"
+        )
+        try:
+            self._loop(outcome)
+        finally:
+            outcome.params = self.params
+            self.store.close()
+        return outcome
+
+    def _loop(self, outcome: LoopOutcome) -> None:
+        cfg = self.config
+        train_step = make_train_step(self.graphdef, self.optimizer)
+        eval_step = make_eval_step(self.graphdef) if cfg.eval_every else None
+        for step in range(outcome.start_step, cfg.max_steps):
+            if self.hooks.should_cancel():
+                outcome.status, outcome.cancel_reason = "cancelled", self.hooks.cancel_reason()
+                break
+            metrics, seconds = self._train_one_step(train_step, step)
+            done = metrics["step"]
+            if eval_step is not None and (done % cfg.eval_every == 0 or done == cfg.max_steps):
+                metrics["eval_loss"] = self._eval_loss(eval_step)
+                metrics["eval_source"] = self.eval_source
+            self.metrics_log.append(metrics)
+            self.hooks.on_step(metrics)
+            outcome.record(metrics, seconds)
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
+                self.checkpoint(done)
+        if outcome.final_step > 0:
+            self.checkpoint(outcome.final_step)
+
+    def _train_one_step(self, train_step, step: int) -> tuple[dict, float]:
+        """Run update number step+1 (0-based `step` picks the batch) and return its metrics."""
+        cfg = self.config
+        batch = stack_batch(self.examples, self.order.indices_for_step(step), cfg.grad_accum)
+        began = time.perf_counter()
+        self.params, self.opt_state, raw = train_step(self.params, self.opt_state, batch)
+        loss = float(raw["loss"])  # blocks until the step is done, so the timing is real
+        seconds = time.perf_counter() - began
+        metrics = {
+            "step": step + 1,
+            "loss": loss,
+            "lr": float(self.schedule(step)),
+            "grad_norm": float(raw["grad_norm"]),
+            "tokens_per_s": cfg.examples_per_step * cfg.max_seq_len / seconds,
+            "target_tokens": int(raw["target_tokens"]),
+            "epoch": round(self.order.epoch_of_step(step + 1), 4),
+        }
+        return metrics, seconds
+
+    def _eval_loss(self, eval_step) -> float:
+        if self.eval_examples is not None:
+            batches = eval_batches(self.eval_examples, self.config.batch_size, None)
+        else:
+            limit = EVAL_SAMPLE_BATCHES * self.config.batch_size
+            batches = eval_batches(self.examples, self.config.batch_size, limit)
+        total, count = 0.0, 0.0
+        for batch in batches:
+            loss_sum, tokens = eval_step(self.params, batch)
+            total, count = total + float(loss_sum), count + float(tokens)
+        return total / max(count, 1.0)
+
+
+def steady_tokens_per_s(outcome: LoopOutcome, tokens_per_step: int) -> float | None:
+    """Throughput at the median step time, excluding the first (compiling) step of this process."""
+    if not outcome.step_seconds:
+        return None
+    return tokens_per_step / statistics.median(outcome.step_seconds)
