@@ -102,15 +102,23 @@ def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows
     ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path))
     trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows)
     outcome = trainer.run()
-    wall_seconds = time.perf_counter() - began
-    timings = {"started_at": started_at, "finished_at": _utc_now(), "wall_seconds": wall_seconds}
+    timings = run_timings(started_at, began)
     manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops)
+    return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
+
+
+def run_timings(started_at: str, began: float) -> dict:
+    return {"started_at": started_at, "finished_at": _utc_now(), "wall_seconds": time.perf_counter() - began}
+
+
+def finish_run(out_dir: Path, hooks: TrainHooks, status: str, final_step: int, manifest: dict) -> TrainResult:
+    """Write the run manifest and describe the finished run; shared by every backend."""
     write_json_atomic(out_dir / MANIFEST_FILE, manifest)
-    hooks.on_log(f"run {outcome.status} at step {outcome.final_step}")
+    hooks.on_log(f"run {status} at step {final_step}")
     return TrainResult(
-        status=outcome.status,
+        status=status,
         out_dir=str(out_dir),
-        steps_completed=outcome.final_step,
+        steps_completed=final_step,
         final_loss=manifest["final_metrics"].get("loss"),
         metrics_path=str(out_dir / METRICS_FILE),
         manifest_path=str(out_dir / MANIFEST_FILE),

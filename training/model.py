@@ -21,6 +21,7 @@ from training.tokenizers import ByteTokenizer
 ROPE_BASE = 10_000.0
 INIT_STD = 0.02
 MASK_VALUE = float(jnp.finfo(jnp.float32).min)
+CAUSAL_BLOCK = 64  # query rows per block in training attention; see causal_attention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,11 +72,6 @@ def rotary(x: jax.Array, positions: jax.Array) -> jax.Array:
     sin, cos = jnp.sin(angles), jnp.cos(angles)
     first, second = x[..., :half], x[..., half:]
     return jnp.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
-
-
-def causal_mask(length: int) -> jax.Array:
-    """[1, T, T] boolean mask, True where a query may attend to a key."""
-    return jnp.tril(jnp.ones((length, length), dtype=bool))[None]
 
 
 def normal_init(std: float):
@@ -166,6 +162,18 @@ def masked_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
     return attended / jnp.transpose(total, (0, 2, 1))[..., None]
 
 
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, block: int = CAUSAL_BLOCK) -> jax.Array:
+    """Causal self-attention computed one block of query rows at a time: rows [start, end) only
+    score keys [0, end), so the all-masked upper triangle (almost half the T×T work) is skipped."""
+    length = q.shape[1]
+    rows = []
+    for start in range(0, length, block):
+        end = min(start + block, length)
+        visible = jnp.arange(start, end)[:, None] >= jnp.arange(end)[None, :]
+        rows.append(masked_attention(q[:, start:end], k[:, :end], v[:, :end], visible[None]))
+    return rows[0] if len(rows) == 1 else jnp.concatenate(rows, axis=1)
+
+
 class Attention(nnx.Module):
     def __init__(self, cfg: ModelConfig, out_std: float, rngs: nnx.Rngs):
         self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
@@ -182,7 +190,8 @@ class Attention(nnx.Module):
             k = jax.lax.dynamic_update_slice_in_dim(cache[0], k, cache_index, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(cache[1], v, cache_index, axis=1)
             cache = (k, v)
-        attended = masked_attention(q, k, v, mask).reshape(batch, length, -1)
+        attended = causal_attention(q, k, v) if mask is None else masked_attention(q, k, v, mask)
+        attended = attended.reshape(batch, length, -1)
         return self.out(attended), cache
 
 
@@ -222,14 +231,12 @@ class Transformer(nnx.Module):
     def __call__(self, tokens, positions=None, mask=None, cache=None, cache_index=None):
         """Logits [B, T, V] (and the updated cache when one is given).
 
-        tokens/positions: [B, T] ints; mask: [B or 1, T, S] bool (causal over T when omitted);
+        tokens/positions: [B, T] ints; mask: [B or 1, T, S] bool (plain causal over T when omitted);
         cache: per-layer (k, v) pairs of shape [B, S, H, D], written at `cache_index`.
         """
         length = tokens.shape[1]
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(length), tokens.shape)
-        if mask is None:
-            mask = causal_mask(length)
         x = self.embed(tokens)
         new_cache = []
         for index, block in enumerate(self.blocks):

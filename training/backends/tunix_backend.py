@@ -46,14 +46,12 @@ from training.backends.tunix_tokenizer import SentencePieceTokenizer
 from training.checkpoints import KEEP_LAST, checkpoint_dir
 from training.config import TrainConfig
 from training.data import DataOrder, ExampleArrays, build_examples
-from training.engine import TrainResult
+from training.engine import finish_run, run_timings
 from training.hooks import TrainHooks
 from training.run_files import (
-    MANIFEST_FILE,
     METRICS_FILE,
     MetricsLog,
     ensure_run_config,
-    write_json_atomic,
 )
 from training.trace_schema import canonical_json
 from training.trainer import make_optimizer, make_schedule
@@ -77,21 +75,8 @@ def train(config, rows: list[dict], out_dir, hooks: TrainHooks | None = None, da
     data_hash = data_hash or rows_hash(rows)
     run = TunixRun(config, model_dir, rows, data_hash, out_dir, hooks, eval_rows)
     outcome = run.execute()
-    wall_seconds = time.perf_counter() - began
-    timings = {"started_at": started_at, "finished_at": _utc_now(), "wall_seconds": wall_seconds}
-    manifest = build_manifest(run, outcome, timings, peak_flops)
-    write_json_atomic(out_dir / MANIFEST_FILE, manifest)
-    hooks.on_log(f"run {outcome.status} at step {outcome.final_step}")
-    return TrainResult(
-        status=outcome.status,
-        out_dir=str(out_dir),
-        steps_completed=outcome.final_step,
-        final_loss=manifest["final_metrics"].get("loss"),
-        metrics_path=str(out_dir / METRICS_FILE),
-        manifest_path=str(out_dir / MANIFEST_FILE),
-        checkpoint_dir=str(checkpoint_dir(out_dir)),
-        manifest=manifest,
-    )
+    manifest = build_manifest(run, outcome, run_timings(started_at, began), peak_flops)
+    return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
 
 
 def generate(out_dir_or_model_dir, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
