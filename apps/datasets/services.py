@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.core.db import copy_rows
 from apps.core.exceptions import Conflict, FieldValidationError
 from apps.datasets import storage
 from apps.datasets.content import CONTENT_HASH_METHOD, SPLIT_METHOD, ContentAccumulator
@@ -200,11 +201,7 @@ def _insert_batch(rows: list[tuple]) -> None:
     if connection.vendor != "postgresql":
         DatasetItem.objects.bulk_create([DatasetItem(**dict(zip(_ITEM_COLUMNS, row, strict=True))) for row in rows])
         return
-    table = connection.ops.quote_name(DatasetItem._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(name) for name in _ITEM_COLUMNS)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    copy_rows(DatasetItem, _ITEM_COLUMNS, rows)
 
 
 def _publish_or_undo(staging: Path, dataset_id: str) -> None:

@@ -10,6 +10,7 @@ import json
 from django.db import connection, models
 from django.utils import timezone
 
+from apps.core.db import copy_rows
 from apps.traces.models import Trace
 
 
@@ -23,12 +24,10 @@ def _copy_value(field, value):
 def _copy_rows(rows: list[Trace]) -> None:
     now = timezone.now()
     fields = list(Trace._meta.concrete_fields)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(Trace._meta.db_table)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            row.updated_at = now
-            copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+    for row in rows:
+        row.updated_at = now
+    values = ([_copy_value(f, getattr(row, f.attname)) for f in fields] for row in rows)
+    copy_rows(Trace, [f.column for f in fields], values)
 
 
 def insert_new_traces(rows: list[Trace]) -> None:

@@ -101,10 +101,11 @@ def trace_batch_create(*, items: list, user=None) -> dict:
         try:
             with transaction.atomic():
                 insert_new_traces(fresh)
+            stored.update((t.content_hash, t.id) for t in fresh)
         except IntegrityError:
             # Another request stored some of the same content meanwhile: skip those rows.
             Trace.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
-        stored = _stored_ids(first_index_by_hash)
+            stored = _stored_ids(first_index_by_hash)
         created, duplicates = [], []
         for index, trace in enumerate(built):
             if stored[trace.content_hash] == trace.id:

@@ -83,3 +83,25 @@ def test_one_bad_item_rejects_the_whole_batch(write_client, trace_body):
     assert response.status_code == 400
     assert "traces[2].steps[1].content" in response.json()["detail"]
     assert Trace.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_client, trace_body, monkeypatch):
+    from apps.traces import services
+
+    items = [trace_body() for _ in range(3)]
+    rival, _ = services.trace_create(data=items[1])
+    real_stored_ids = services._stored_ids
+    calls = []
+
+    def stale_then_real(hashes):
+        # The first look misses the rival's row, as if it committed just after our check.
+        calls.append(1)
+        return {} if len(calls) == 1 else real_stored_ids(hashes)
+
+    monkeypatch.setattr(services, "_stored_ids", stale_then_real)
+    response = write_client.post("/api/traces/batch", items, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["created"] == 2
+    assert response.json()["duplicates"] == [{"index": 1, "existing_id": str(rival.id)}]
+    assert Trace.objects.count() == 3
