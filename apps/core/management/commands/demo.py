@@ -44,7 +44,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", default="small", choices=["tiny", "small"], help="built-in preset")
-        parser.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+        parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
         parser.add_argument("--eval-items", type=int, default=60, help="eval-v1 items to evaluate (0 = all)")
         parser.add_argument("--skip-train", action="store_true", help="stop after building the datasets")
 
