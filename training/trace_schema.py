@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 TRACE_FIELDS = ("trace_version", "prompt", "final_answer", "steps", "meta")
 STEP_FIELDS = ("i", "type", "content")
 MAX_PROMPT_CHARS = 50_000
@@ -141,6 +143,19 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def compact_json_bytes(value: Any) -> bytes:
+    """`canonical_json(value)` as UTF-8 bytes, about five times faster, for the hot capture path.
+
+    orjson writes exactly the standard encoder's bytes for strings (every code point is tested),
+    ints and containers. Floats can differ in exponent form (1e-05 vs 0.00001), so this is canonical
+    only for float-free values, such as a trace's content; ints beyond 64 bits and lone surrogates,
+    which orjson refuses, take the standard path."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(value).encode("utf-8", "surrogatepass")
+
+
 def trace_content_hash(trace: dict) -> str:
     """sha256 of prompt + steps + final_answer; identical content means a duplicate trace."""
     core = {
@@ -148,4 +163,5 @@ def trace_content_hash(trace: dict) -> str:
         "steps": [{"i": s["i"], "type": s["type"], "content": s["content"]} for s in trace["steps"]],
         "final_answer": trace["final_answer"],
     }
-    return hashlib.sha256(canonical_json(core).encode("utf-8")).hexdigest()
+    # The core holds only strings and ints (validated), so the fast form is the canonical one.
+    return hashlib.sha256(compact_json_bytes(core)).hexdigest()

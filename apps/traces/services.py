@@ -5,35 +5,43 @@ complete whatever the entry point (API, admin, management command).
 """
 
 import uuid
+from collections import Counter
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
-from apps.traces.bulk import insert_new_traces
+from apps.traces.bulk import insert_new_traces, trace_models
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
-from training.trace_schema import canonical_json, trace_content_hash, trace_errors
+from training.trace_schema import compact_json_bytes, trace_content_hash, trace_errors
+
+
+def _trace_fields(clean: dict, *, user) -> dict:
+    """Column values of a new Trace row from a validated body."""
+    meta = clean.get("meta") or {}
+    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
+    return {
+        "id": uuid.uuid4(),
+        "created_at": timezone.now(),
+        "trace_version": clean.get("trace_version") or "1.0",
+        "prompt": clean["prompt"],
+        "final_answer": clean["final_answer"],
+        "steps": [{"i": s["i"], "type": s["type"], "content": s["content"]} for s in clean["steps"]],
+        "meta": clean.get("meta"),
+        "source": str(meta.get("source", ""))[:200],
+        "category": str(meta.get("category", ""))[:200],
+        "tags": [str(t) for t in tags],
+        "content_hash": trace_content_hash(clean),
+        "step_count": len(clean["steps"]),
+        "created_by_id": user.pk if user is not None and user.is_authenticated else None,
+    }
 
 
 def _build_trace(clean: dict, *, user) -> Trace:
-    meta = clean.get("meta") or {}
-    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
-    return Trace(
-        id=uuid.uuid4(),
-        trace_version=clean.get("trace_version") or "1.0",
-        prompt=clean["prompt"],
-        final_answer=clean["final_answer"],
-        steps=[{"i": s["i"], "type": s["type"], "content": s["content"]} for s in clean["steps"]],
-        meta=clean.get("meta"),
-        source=str(meta.get("source", ""))[:200],
-        category=str(meta.get("category", ""))[:200],
-        tags=[str(t) for t in tags],
-        content_hash=trace_content_hash(clean),
-        step_count=len(clean["steps"]),
-        created_by=user if user is not None and user.is_authenticated else None,
-    )
+    return Trace(**_trace_fields(clean, user=user))
 
 
 def _schedule_scoring(trace_ids: list) -> None:
@@ -76,7 +84,7 @@ def _validate_batch(items: list) -> None:
         raise FieldValidationError({"traces": [f"A batch holds at most {limit} traces (got {len(items)})."]})
     errors = {}
     for index, item in enumerate(items):
-        size = len(canonical_json(item).encode("utf-8", "surrogatepass"))
+        size = len(compact_json_bytes(item))
         if size > settings.TRACE_MAX_BYTES:
             raise PayloadTooLarge(
                 f"traces[{index}] is {size} bytes; one trace may be at most {settings.TRACE_MAX_BYTES} bytes."
@@ -90,33 +98,33 @@ def _validate_batch(items: list) -> None:
 def trace_batch_create(*, items: list, user=None) -> dict:
     """All-or-nothing: every item validates or nothing is stored. Duplicates are reported, not stored twice."""
     _validate_batch(items)
-    built = [_build_trace(item, user=user) for item in items]
+    rows = [_trace_fields(item, user=user) for item in items]
     first_index_by_hash = {}
-    for index, trace in enumerate(built):
-        first_index_by_hash.setdefault(trace.content_hash, index)
+    for index, row in enumerate(rows):
+        first_index_by_hash.setdefault(row["content_hash"], index)
     with transaction.atomic():
         stored = _stored_ids(first_index_by_hash)
-        fresh = [t for i, t in enumerate(built) if first_index_by_hash[t.content_hash] == i
-                 and t.content_hash not in stored]
+        fresh = [row for i, row in enumerate(rows) if first_index_by_hash[row["content_hash"]] == i
+                 and row["content_hash"] not in stored]
         try:
             with transaction.atomic():
                 insert_new_traces(fresh)
-            stored.update((t.content_hash, t.id) for t in fresh)
+            stored.update((row["content_hash"], row["id"]) for row in fresh)
         except IntegrityError:
             # Another request stored some of the same content meanwhile: skip those rows.
-            Trace.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+            Trace.objects.bulk_create(trace_models(fresh), ignore_conflicts=True, batch_size=500)
             stored = _stored_ids(first_index_by_hash)
         created, duplicates = [], []
-        for index, trace in enumerate(built):
-            if stored[trace.content_hash] == trace.id:
-                created.append(trace)
+        for index, row in enumerate(rows):
+            if stored[row["content_hash"]] == row["id"]:
+                created.append(row)
             else:
-                duplicates.append({"index": index, "existing_id": str(stored[trace.content_hash])})
-        _schedule_scoring([t.id for t in created])
+                duplicates.append({"index": index, "existing_id": str(stored[row["content_hash"]])})
+        _schedule_scoring([row["id"] for row in created])
     TRACE_DUPLICATES.inc(len(duplicates))
-    for trace in created:
-        TRACES_CREATED.labels(trace.source or "unknown").inc()
-    return {"created": [str(t.id) for t in created], "duplicates": duplicates}
+    for source, count in Counter(row["source"] or "unknown" for row in created).items():
+        TRACES_CREATED.labels(source).inc(count)
+    return {"created": [str(row["id"]) for row in created], "duplicates": duplicates}
 
 
 def _stored_ids(hashes) -> dict:
