@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-dev.txt requirements-tunix.txt constraints.txt
 
-# The production shape the tests run against: local PostgreSQL and Redis (db 15, away from real queues).
+# The production shape the tests run against: local PostgreSQL and Redis (broker db 15 and cache db 12,
+# away from real queues; the tests empty the cache db before each test).
 TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/tunixrt \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
+	CACHE_URL=redis://127.0.0.1:6379/12 \
 	SECRET_KEY=test-only-secret-key-not-for-production \
 	TUNIXRT_DATA_DIR=$(CURDIR)/var/test
 

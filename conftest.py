@@ -4,12 +4,20 @@ import itertools
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.core.services import api_key_create
 from tunixrt.celery import app as celery_app
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """The cache (Redis under `make test`) lives outside the test transaction: start every test empty,
+    or one test's cached keys and pages would answer the next test's requests."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ shape (PostgreSQL + Redis-backed workers).
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from tunixrt.env import env_bool, env_int, env_list, env_str
 
@@ -108,7 +109,20 @@ INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TRACE_BATCH_MAX_BYTES, INGEST_MAX_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A shared cache (Redis) lets every process reuse API-key lookups and trace read pages, kept exact
+# by explicit invalidation (apps/core/readcache.py). Without one, both caches stay off: a
+# per-process cache never hears other processes' writes or revocations.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// or rediss:// URL.")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "apps.core.cache_backend.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "tunixrt"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 300 if CACHE_URL else 0, minimum=0)
+# Bounds how long a permission change made through a group takes to reach an API key.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 60 if CACHE_URL else 0, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -9,7 +9,9 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from apps.core import checks as core_checks
+        from apps.core import signals  # noqa: F401 (connects the API-key cache bookkeeping)
 
         checks.register(core_checks.check_secret_key, checks.Tags.security, deploy=False)
         checks.register(core_checks.check_debug_outside_demo, checks.Tags.security)
         checks.register(core_checks.check_rediai_settings)
+        checks.register(core_checks.check_read_cache_is_shared)

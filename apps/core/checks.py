@@ -40,3 +40,17 @@ def check_rediai_settings(app_configs, **kwargs):
             )
         ]
     return []
+
+
+def check_read_cache_is_shared(app_configs, **kwargs):
+    caching = settings.READ_CACHE_SECONDS > 0 or settings.API_KEY_CACHE_SECONDS > 0
+    if caching and not settings.CACHE_URL:
+        return [
+            Warning(
+                "Read or API-key caching is on without a shared cache (CACHE_URL is not set).",
+                hint="Each process would keep its own copy and miss other processes' writes and revocations: "
+                     "set CACHE_URL=redis://…, or READ_CACHE_SECONDS=0 and API_KEY_CACHE_SECONDS=0.",
+                id="tunixrt.W002",
+            )
+        ]
+    return []

@@ -1,7 +1,32 @@
 import hmac
 
+from django.conf import settings
+from django.core.cache import cache
+
 from apps.core.models import ApiKey
-from apps.core.services import KEY_PREFIX, api_key_secret_hash
+from apps.core.services import KEY_PREFIX, api_key_cache_key, api_key_secret_hash
+
+
+def _load_api_key(key_id: str) -> ApiKey | None:
+    key = ApiKey.objects.select_related("user").filter(key_id=key_id).first()
+    if key is not None:
+        # Fills the auth backend's permission caches on the user, so they travel with a cached key
+        # and permission checks cost no query on the next requests.
+        key.user.get_all_permissions()
+    return key
+
+
+def _api_key(key_id: str) -> ApiKey | None:
+    """The stored key, from the shared cache when one is configured (misses are not cached, so a
+    flood of made-up ids cannot fill it)."""
+    if settings.API_KEY_CACHE_SECONDS <= 0:
+        return _load_api_key(key_id)
+    key = cache.get(api_key_cache_key(key_id))
+    if key is None:
+        key = _load_api_key(key_id)
+        if key is not None:
+            cache.set(api_key_cache_key(key_id), key, settings.API_KEY_CACHE_SECONDS)
+    return key
 
 
 def api_key_from_token(token: str) -> ApiKey | None:
@@ -9,9 +34,9 @@ def api_key_from_token(token: str) -> ApiKey | None:
     if not token.startswith(KEY_PREFIX):
         return None
     key_id, sep, secret = token[len(KEY_PREFIX):].partition("_")
-    if not sep or not key_id or not secret:
+    if not sep or not key_id or not secret or len(key_id) > 16:
         return None
-    key = ApiKey.objects.select_related("user").filter(key_id=key_id).first()
+    key = _api_key(key_id)
     if key is None or not hmac.compare_digest(key.secret_hash, api_key_secret_hash(secret)):
         return None
     if not key.is_usable() or not key.user.is_active:

@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.core.models import ApiKey
@@ -44,8 +45,19 @@ def api_key_assign_secret(*, key: ApiKey) -> str:
     return f"{KEY_PREFIX}{key.key_id}_{secret}"
 
 
+def api_key_cache_key(key_id: str) -> str:
+    return f"apikey:{key_id}"
+
+
+def api_key_cache_forget(*, key_ids) -> None:
+    """Drop cached keys (see selectors._api_key) so a revocation or user change applies at once."""
+    if settings.API_KEY_CACHE_SECONDS > 0:
+        cache.delete_many([api_key_cache_key(key_id) for key_id in key_ids])
+
+
 def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key_cache_forget(key_ids=[key.key_id])
 
 
 def api_key_touch(*, key: ApiKey) -> None:
@@ -53,3 +65,6 @@ def api_key_touch(*, key: ApiKey) -> None:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        if settings.API_KEY_CACHE_SECONDS > 0:
+            # Keep the cached copy's clock too, or every request would write again.
+            cache.set(api_key_cache_key(key.key_id), key, settings.API_KEY_CACHE_SECONDS)

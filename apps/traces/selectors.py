@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404
 from apps.traces.models import Trace, TraceScore
 
 VIEW_ALL_PERMISSION = "traces.view_all_traces"
+# Read-cache namespace (apps.core.readcache) of everything the trace list and detail show.
+TRACE_READS = "traces"
 
 
 def traces_visible_to(user) -> QuerySet[Trace]:
@@ -21,6 +23,11 @@ def traces_visible_to(user) -> QuerySet[Trace]:
     if user.has_perm(VIEW_ALL_PERMISSION):
         return traces
     return traces.filter(created_by=user)
+
+
+def visibility_scope(user) -> str:
+    """Names the set of traces `traces_visible_to(user)` returns; cached reads are keyed by it."""
+    return "all" if user.has_perm(VIEW_ALL_PERMISSION) else f"user:{user.pk}"
 
 
 def json_list_contains(field: str, value: str) -> Q:

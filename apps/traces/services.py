@@ -13,9 +13,11 @@ from django.utils import timezone
 
 from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
+from apps.core.readcache import namespace_changed
 from apps.traces.bulk import insert_new_traces, trace_models
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
+from apps.traces.selectors import TRACE_READS
 from training.trace_schema import compact_json_bytes, trace_content_hash, trace_errors
 
 
@@ -70,6 +72,7 @@ def trace_create(*, data: dict, user=None) -> tuple[Trace, bool]:
         # A concurrent request stored the same content between our check and insert.
         TRACE_DUPLICATES.inc()
         return Trace.objects.get(content_hash=trace.content_hash), False
+    namespace_changed(TRACE_READS)
     TRACES_CREATED.labels(trace.source or "unknown").inc()
     return trace, True
 
@@ -121,6 +124,8 @@ def trace_batch_create(*, items: list, user=None) -> dict:
             else:
                 duplicates.append({"index": index, "existing_id": str(stored[row["content_hash"]])})
         _schedule_scoring([row["id"] for row in created])
+        if created:
+            namespace_changed(TRACE_READS)
     TRACE_DUPLICATES.inc(len(duplicates))
     for source, count in Counter(row["source"] or "unknown" for row in created).items():
         TRACES_CREATED.labels(source).inc(count)
@@ -160,6 +165,7 @@ def trace_review(*, trace: Trace, to_status: str, reason: str = "", actor=None, 
                            code="stale_status")
         _record_event(trace=trace, action="review", from_status=from_status, to_status=to_status,
                       reason=reason, actor=actor, actor_label=actor_label)
+        namespace_changed(TRACE_READS)
     trace.status = to_status
     return trace
 
@@ -191,6 +197,8 @@ def trace_tag(*, traces, tags: list[str], reason: str = "", actor=None) -> int:
             _record_event(trace=trace, action="tag", from_status=trace.status, to_status=trace.status,
                           reason=reason, actor=actor, actor_label="", tags_added=new)
             count += 1
+        if count:
+            namespace_changed(TRACE_READS)
     return count
 
 
@@ -211,6 +219,7 @@ def trace_edit(*, trace: Trace, data: dict, reason: str = "", actor=None) -> Tra
         _record_event(trace=trace, action="edit", from_status=trace.status, to_status=trace.status,
                       reason=reason, actor=actor, actor_label="", snapshot=original)
         _schedule_scoring([trace.id])
+        namespace_changed(TRACE_READS)
     return trace
 
 

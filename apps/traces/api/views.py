@@ -1,9 +1,12 @@
+from functools import cached_property
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import readcache
 from apps.core.exceptions import Conflict, FieldValidationError
 from apps.core.models import ApiKey
 from apps.traces import selectors, services
@@ -16,6 +19,10 @@ def _actor_label(request) -> str:
     return request.user.get_username()
 
 
+# The list's filter parameters, read once: building the serializer per request costs more than a cache hit.
+LIST_FILTERS = tuple(s.TraceQuerySerializer().fields)
+
+
 class TraceListCreateView(generics.ListAPIView):
     serializer_class = s.TraceListSerializer
     write_permission = "traces.add_trace"
@@ -24,11 +31,33 @@ class TraceListCreateView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    @cached_property
+    def filters(self) -> dict:
         query = s.TraceQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def get_queryset(self):
         # The list shows no steps or meta; not loading them saves decoding 50 JSON documents a page.
-        return selectors.trace_list(user=self.request.user, filters=query.validated_data).defer("steps", "meta")
+        return selectors.trace_list(user=self.request.user, filters=self.filters).defer("steps", "meta")
+
+    def list(self, request, *args, **kwargs):
+        paginator = self.paginator
+        limit, offset = paginator.get_limit(request), paginator.get_offset(request)
+        # Keyed by the known filter parameters only (made-up ones cannot multiply the entries) and
+        # validated on a miss: a bad value raises a 400 there and is never cached.
+        filter_key = sorted((name, request.query_params.getlist(name)) for name in LIST_FILTERS
+                            if name in request.query_params)
+        key = f"list:{selectors.visibility_scope(request.user)}:{limit}:{offset}:{filter_key}"
+
+        def count_and_page():
+            page = paginator.paginate_queryset(self.get_queryset(), request, view=self)
+            return paginator.count, self.get_serializer(page, many=True).data
+
+        count, results = readcache.cached(selectors.TRACE_READS, key, count_and_page)
+        # The links depend on the request's host, so they are built per request, not cached.
+        paginator.request, paginator.limit, paginator.offset, paginator.count = request, limit, offset, count
+        return paginator.get_paginated_response(results)
 
     @extend_schema(request=s.TraceInSerializer, responses={201: s.TraceDetailSerializer})
     def post(self, request):
@@ -61,8 +90,10 @@ class TraceBatchView(APIView):
 class TraceDetailView(APIView):
     @extend_schema(responses=s.TraceDetailSerializer)
     def get(self, request, trace_id):
-        trace = selectors.trace_get(user=request.user, trace_id=trace_id)
-        return Response(s.TraceDetailSerializer(trace).data)
+        key = f"detail:{selectors.visibility_scope(request.user)}:{trace_id}"
+        data = readcache.cached(selectors.TRACE_READS, key, lambda: s.TraceDetailSerializer(
+            selectors.trace_get(user=request.user, trace_id=trace_id)).data)
+        return Response(data)
 
 
 class TraceCompareView(APIView):
