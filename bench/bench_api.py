@@ -27,6 +27,7 @@ BATCHES = 20
 NAIVE_ROWS = 2000
 CONCURRENCY = 32
 WRK_SECONDS = 15
+WARMUP_SECONDS = 3
 
 
 def make_trace(n: int) -> dict:
@@ -119,11 +120,16 @@ def wrk_latency(port: int, token: str, path: str) -> dict:
     wrk = shutil.which("wrk")
     if wrk is None:
         return {"error": "wrk not installed (make bench installs it with apt-get)"}
-    out = subprocess.run(
-        [wrk, "-t", "2", "-c", str(CONCURRENCY), "-d", f"{WRK_SECONDS}s", "--latency", "-H",
-         f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True,
-    ).stdout
+    def run(seconds: int) -> str:
+        return subprocess.run(
+            [wrk, "-t", "2", "-c", str(CONCURRENCY), "-d", f"{seconds}s", "--latency", "-H",
+             f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+
+    # Warm-up, discarded: the first requests of a fresh worker pay for lazy imports and connections.
+    run(WARMUP_SECONDS)
+    out = run(WRK_SECONDS)
     percentiles = {}
     for label, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         percentiles[f"p{label}_ms"] = round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)

@@ -1,10 +1,11 @@
 """Read-through cache for hot API reads, kept exact by generations.
 
-Every cached value lives under its namespace's current *generation*, a random token in the shared
-cache. A write calls `namespace_changed`, which replaces the token: readers then miss and rebuild, and
-the old entries are never read again (they expire on their own). The token is replaced both at once
-(so the writer's own transaction reads its writes) and again after commit (so a reader that rebuilt
-from the pre-commit rows in between cannot leave a stale page under the new token).
+Each namespace has a *generation*, a random token in the shared cache. An entry is stored with the
+generation it was built under, and a read fetches the current generation and the entry in one
+round trip: if they differ, the entry is stale and is rebuilt. A write calls `namespace_changed`,
+which replaces the token both at once (so the writer's own transaction reads its writes) and again
+after commit (so a reader that rebuilt from the pre-commit rows in between cannot leave a stale
+entry that passes for current).
 
 Caching is on only when `READ_CACHE_SECONDS` > 0, which the settings allow by default only with a
 shared cache (`CACHE_URL`): a per-process cache would never hear other processes' writes.
@@ -30,14 +31,11 @@ def _generation_key(namespace: str) -> str:
     return f"readcache:{namespace}:generation"
 
 
-def _generation(namespace: str) -> str:
+def _new_generation(namespace: str) -> str:
     key = _generation_key(namespace)
-    token = cache.get(key)
-    if token is None:
-        # add() is a no-op if another process set one meanwhile; read back whichever won.
-        cache.add(key, secrets.token_hex(8), timeout=None)
-        token = cache.get(key)
-    return token
+    # add() is a no-op if another process set one meanwhile; read back whichever won.
+    cache.add(key, secrets.token_hex(8), timeout=None)
+    return cache.get(key)
 
 
 def _replace_generation(namespace: str) -> None:
@@ -58,9 +56,12 @@ def cached(namespace: str, key: str, build: Callable[[], T]) -> T:
         return build()
     # Hashed: callers pass query strings, which may be long or hold characters some backends refuse.
     digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-    full_key = f"readcache:{namespace}:{_generation(namespace)}:{digest}"
-    value = cache.get(full_key)
-    if value is None:
-        value = build()
-        cache.set(full_key, value, settings.READ_CACHE_SECONDS)
+    entry_key, generation_key = f"readcache:{namespace}:{digest}", _generation_key(namespace)
+    found = cache.get_many([generation_key, entry_key])
+    generation = found.get(generation_key) or _new_generation(namespace)
+    entry = found.get(entry_key)
+    if entry is not None and entry[0] == generation:
+        return entry[1]
+    value = build()
+    cache.set(entry_key, (generation, value), settings.READ_CACHE_SECONDS)
     return value
