@@ -8,12 +8,7 @@ from apps.core.services import KEY_PREFIX, api_key_cache_key, api_key_secret_has
 
 
 def _load_api_key(key_id: str) -> ApiKey | None:
-    key = ApiKey.objects.select_related("user").filter(key_id=key_id).first()
-    if key is not None:
-        # Fills the auth backend's permission caches on the user, so they travel with a cached key
-        # and permission checks cost no query on the next requests.
-        key.user.get_all_permissions()
-    return key
+    return ApiKey.objects.select_related("user").filter(key_id=key_id).first()
 
 
 def _api_key(key_id: str) -> ApiKey | None:
@@ -25,6 +20,9 @@ def _api_key(key_id: str) -> ApiKey | None:
     if key is None:
         key = _load_api_key(key_id)
         if key is not None:
+            # Fills the auth backend's permission caches on the user, so they travel with the cached
+            # key and permission checks cost no query on the next requests.
+            key.user.get_all_permissions()
             cache.set(api_key_cache_key(key_id), key, settings.API_KEY_CACHE_SECONDS)
     return key
 

@@ -44,3 +44,15 @@ def insert_new_traces(rows: list[dict]) -> None:
         row.setdefault("status", TraceStatus.CAPTURED.value)
         row.setdefault("updated_at", row["created_at"])
     copy_rows(Trace, _COPY_COLUMNS, (_copy_values(row) for row in rows))
+
+
+def stored_ids_by_hash(hashes) -> dict:
+    """{content_hash: id} of the stored traces among `hashes`."""
+    hashes = list(hashes)
+    if connection.vendor != "postgresql":
+        return dict(Trace.objects.filter(content_hash__in=hashes).values_list("content_hash", "id"))
+    # One array parameter instead of Django's IN (%s, …) with 1,000 placeholders to compile and bind.
+    table = connection.ops.quote_name(Trace._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT content_hash, id FROM {table} WHERE content_hash = ANY(%s)", [hashes])
+        return dict(cursor.fetchall())

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
 from apps.core.readcache import namespace_changed
-from apps.traces.bulk import insert_new_traces, trace_models
+from apps.traces.bulk import insert_new_traces, stored_ids_by_hash, trace_models
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
 from apps.traces.selectors import TRACE_READS
@@ -106,7 +106,7 @@ def trace_batch_create(*, items: list, user=None) -> dict:
     for index, row in enumerate(rows):
         first_index_by_hash.setdefault(row["content_hash"], index)
     with transaction.atomic():
-        stored = _stored_ids(first_index_by_hash)
+        stored = stored_ids_by_hash(first_index_by_hash)
         fresh = [row for i, row in enumerate(rows) if first_index_by_hash[row["content_hash"]] == i
                  and row["content_hash"] not in stored]
         try:
@@ -116,7 +116,7 @@ def trace_batch_create(*, items: list, user=None) -> dict:
         except IntegrityError:
             # Another request stored some of the same content meanwhile: skip those rows.
             Trace.objects.bulk_create(trace_models(fresh), ignore_conflicts=True, batch_size=500)
-            stored = _stored_ids(first_index_by_hash)
+            stored = stored_ids_by_hash(first_index_by_hash)
         created, duplicates = [], []
         for index, row in enumerate(rows):
             if stored[row["content_hash"]] == row["id"]:
@@ -130,10 +130,6 @@ def trace_batch_create(*, items: list, user=None) -> dict:
     for source, count in Counter(row["source"] or "unknown" for row in created).items():
         TRACES_CREATED.labels(source).inc(count)
     return {"created": [str(row["id"]) for row in created], "duplicates": duplicates}
-
-
-def _stored_ids(hashes) -> dict:
-    return dict(Trace.objects.filter(content_hash__in=list(hashes)).values_list("content_hash", "id"))
 
 
 def _record_event(*, trace, action, from_status, to_status, reason, actor, actor_label, **extra):

@@ -91,7 +91,7 @@ def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_clie
 
     items = [trace_body() for _ in range(3)]
     rival, _ = services.trace_create(data=items[1])
-    real_stored_ids = services._stored_ids
+    real_stored_ids = services.stored_ids_by_hash
     calls = []
 
     def stale_then_real(hashes):
@@ -99,7 +99,7 @@ def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_clie
         calls.append(1)
         return {} if len(calls) == 1 else real_stored_ids(hashes)
 
-    monkeypatch.setattr(services, "_stored_ids", stale_then_real)
+    monkeypatch.setattr(services, "stored_ids_by_hash", stale_then_real)
     response = write_client.post("/api/traces/batch", items, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["created"] == 2
