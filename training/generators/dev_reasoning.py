@@ -28,7 +28,9 @@ from training.generators.base import (
 
 NAME, VERSION = "dev-reasoning", "v1"
 GENERATOR = f"{NAME}-{VERSION}"
-GENERATOR_VERSION = "1"
+# 2: in-distribution numbers narrowed to small fact tables (times table, one-digit sums and
+# differences); the out-of-distribution ranges are unchanged.
+GENERATOR_VERSION = "2"
 DEFAULT_COUNT, DEFAULT_SEED, MAX_COUNT = 2000, 1, 100_000
 REASONING_CATEGORIES: tuple[Category, ...] = word_problems.CATEGORIES
 SYNTHETIC_CATEGORIES: tuple[Category, ...] = synthetic.CATEGORIES

@@ -1,7 +1,9 @@
 """Money word problems: shopping totals, change from a payment, savings and work rates.
 
 Same conventions as `word_problems`: one short claim per step, a final check that starts from the
-answer, small numbers in distribution and `large=True` for the out-of-distribution variant.
+answer, in-distribution numbers from small fact tables (times-table products; sums and differences
+with a one-digit number, whole tens or a round amount) and `large=True` for the out-of-distribution
+variant.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def _two_names(rng: random.Random) -> tuple[str, str]:
 def shopping_each_plus_one(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     (_, items), (extra, _) = rng.sample(GOODS, 2)
-    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 12), (13, 99))
-    s = pick(rng, large, (2, 40), (101, 999))
+    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 9), (13, 99))
+    s = pick(rng, large, (2, 9), (101, 999))
     a, t = q * p, q * p + s
     prompt = (f"{name} buys {q} {items} at {p} dollars each and a {extra} for {s} dollars. "
               f"How many dollars does {name} spend?")
@@ -35,8 +37,10 @@ def shopping_each_plus_one(rng: random.Random, large: bool) -> Task:
 def shopping_two_kinds(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     (_, items1), (_, items2) = rng.sample(GOODS, 2)
-    q1, p1 = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 12), (13, 99))
-    q2, p2 = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 12), (13, 99))
+    q1, p1 = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 9), (13, 99))
+    # The second kind costs whole tens in distribution, so the total adds tens to a small number.
+    q2 = pick(rng, large, (2, 9), (11, 60))
+    p2 = rng.randrange(10, 60, 10) if not large else rng.randint(13, 99)
     a, b = q1 * p1, q2 * p2
     prompt = (f"{name} buys {q1} {items1} at {p1} dollars each and {q2} {items2} at {p2} dollars each. "
               "How many dollars is that in total?")
@@ -49,7 +53,7 @@ def shopping_two_kinds(rng: random.Random, large: bool) -> Task:
 def shopping_unit_price(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     one, items = rng.choice(GOODS)
-    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 12), (13, 99))
+    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (2, 9), (13, 99))
     prompt = f"{name} buys {q} {items}. One {one} costs {p} dollars. How many dollars does {name} pay?"
     steps = [("compute", f"Cost: {q} * {p} = {q * p}"), verify(q * p, "/", q, p)]
     return task(prompt, steps, q * p)
@@ -58,9 +62,9 @@ def shopping_unit_price(rng: random.Random, large: bool) -> Task:
 def shopping_coupon(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     _, items = rng.choice(GOODS)
-    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (3, 12), (13, 99))
+    q, p = pick(rng, large, (2, 9), (11, 60)), pick(rng, large, (3, 9), (13, 99))
     a = q * p
-    d = rng.randint(1, a - 1)
+    d = rng.randint(1, min(9, a - 1)) if not large else rng.randint(1, a - 1)
     prompt = (f"{name} buys {q} {items} at {p} dollars each and uses a coupon worth {d} dollars. "
               f"How many dollars does {name} pay?")
     steps = [("compute", f"Cost: {q} * {p} = {a}"), ("compute", f"After coupon: {a} - {d} = {a - d}"),
@@ -78,7 +82,7 @@ def _note_above(rng: random.Random, cost: int, large: bool) -> int:
 def change_note(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     _, items = rng.choice(GOODS)
-    q, p = pick(rng, large, (2, 9), (11, 40)), pick(rng, large, (2, 11), (13, 24))
+    q, p = pick(rng, large, (2, 9), (11, 40)), pick(rng, large, (2, 9), (13, 24))
     c = q * p
     note = _note_above(rng, c, large)
     prompt = (f"{name} buys {q} {items} at {p} dollars each and pays with a {note} dollar note. "
@@ -102,9 +106,10 @@ def change_single(rng: random.Random, large: bool) -> Task:
 def change_left(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     (one, _), (two, _) = rng.sample(GOODS, 2)
-    a, b = pick(rng, large, (2, 40), (50, 400)), pick(rng, large, (2, 40), (50, 400))
-    m = rng.randint(a + b + 1, a + b + 50) if not large else rng.randint(a + b + 1, 999 + a + b)
+    a, b = pick(rng, large, (10, 99), (50, 400)), pick(rng, large, (2, 9), (50, 400))
     s = a + b
+    # A round amount (whole tens) in distribution, so what is left is taken from tens.
+    m = rng.randrange(s + 10 - s % 10, s + 60, 10) if not large else rng.randint(s + 1, 999 + s)
     prompt = (f"{name} has {m} dollars and spends {a} dollars on a {one} and {b} dollars on a {two}. "
               "How many dollars are left?")
     steps = [("compute", f"Spent: {a} + {b} = {s}"), ("compute", f"Left: {m} - {s} = {m - s}"),
@@ -130,7 +135,8 @@ def change_two_notes(rng: random.Random, large: bool) -> Task:
 
 def rates_savings(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
-    s, w = pick(rng, large, (2, 60), (100, 999)), pick(rng, large, (2, 12), (13, 99))
+    s = rng.randrange(10, 100, 10) if not large else rng.randint(100, 999)
+    w = pick(rng, large, (2, 9), (13, 99))
     k = pick(rng, large, (2, 9), (11, 52))
     a = w * k
     prompt = (f"{name} has {s} dollars and saves {w} dollars each week. "
@@ -143,7 +149,7 @@ def rates_savings(rng: random.Random, large: bool) -> Task:
 def rates_machine(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
     device, verb, products = rng.choice(MACHINES)
-    r, k = pick(rng, large, (2, 12), (13, 99)), pick(rng, large, (2, 9), (11, 60))
+    r, k = pick(rng, large, (2, 9), (13, 99)), pick(rng, large, (2, 9), (11, 60))
     prompt = (f"{name}'s {device} {verb} {r} {products} per minute. "
               f"How many {products} is that in {k} minutes?")
     steps = [("compute", f"{products.capitalize()}: {r} * {k} = {r * k}"), verify(r * k, "/", k, r)]
@@ -152,7 +158,7 @@ def rates_machine(rng: random.Random, large: bool) -> Task:
 
 def rates_reading(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
-    r, k = pick(rng, large, (2, 12), (13, 60)), pick(rng, large, (2, 12), (13, 60))
+    r, k = pick(rng, large, (2, 9), (13, 60)), pick(rng, large, (2, 9), (13, 60))
     prompt = f"{name} reads {r} pages a day. How many days does {name} need to read {r * k} pages?"
     steps = [("compute", f"Days: {r * k} / {r} = {k}"), verify(k, "*", r, r * k)]
     return task(prompt, steps, k)
@@ -160,7 +166,7 @@ def rates_reading(rng: random.Random, large: bool) -> Task:
 
 def rates_together(rng: random.Random, large: bool) -> Task:
     first, second = _two_names(rng)
-    r1, r2, k = pick(rng, large, (2, 12), (13, 99)), pick(rng, large, (2, 12), (13, 99)), rng.randint(2, 9)
+    r1, r2, k = pick(rng, large, (2, 9), (13, 99)), pick(rng, large, (2, 9), (13, 99)), rng.randint(2, 9)
     s = r1 + r2
     prompt = (f"{first} packs {r1} boxes an hour and {second} packs {r2} boxes an hour. "
               f"How many boxes do they pack together in {k} hours?")

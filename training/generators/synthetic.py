@@ -1,6 +1,11 @@
 """Structured synthetic tasks (the 30 % share of dev-reasoning-v1): arithmetic, comparisons,
 string transforms and simple logic, with varied answers (numbers, yes/no, words, names).
 
+In distribution, sums and differences pair a number below 200 with a one-digit one, products stay
+inside the 9 × 9 times table and compared numbers are close (their difference is one digit), so
+every computed claim comes from a small fact table; `large=True` keeps the wide ranges for the
+out-of-distribution section.
+
 String transforms avoid case changes on purpose: `answer_exact` folds case, so an "uppercase
 this" task could be passed by copying the input.
 """
@@ -20,20 +25,22 @@ def _yes_no(flag: bool) -> str:
 # --- arithmetic ----------------------------------------------------------------------------
 
 def arithmetic_add(rng: random.Random, large: bool) -> Task:
-    a, b = pick(rng, large, (2, 99), (100, 9999)), pick(rng, large, (2, 99), (100, 9999))
+    a, b = pick(rng, large, (10, 199), (200, 9999)), pick(rng, large, (2, 9), (100, 9999))
+    if rng.random() < 0.5:
+        a, b = b, a
     prompt = rng.choice(("What is {} + {}?", "Compute {} + {}.", "Calculate {} + {}.")).format(a, b)
     return task(prompt, [("compute", f"{a} + {b} = {a + b}"), verify(a + b, "-", b, a)], a + b)
 
 
 def arithmetic_subtract(rng: random.Random, large: bool) -> Task:
-    a = pick(rng, large, (10, 99), (1000, 9999))
-    b = rng.randint(2, a - 1) if not large else rng.randint(100, a - 1)
+    a = pick(rng, large, (11, 99), (1000, 9999))
+    b = rng.randint(2, 9) if not large else rng.randint(100, a - 1)
     prompt = rng.choice(("What is {} - {}?", "Compute {} - {}.", "Calculate {} - {}.")).format(a, b)
     return task(prompt, [("compute", f"{a} - {b} = {a - b}"), verify(a - b, "+", b, a)], a - b)
 
 
 def arithmetic_multiply(rng: random.Random, large: bool) -> Task:
-    a, b = pick(rng, large, (2, 9), (26, 99)), pick(rng, large, (2, 25), (26, 99))
+    a, b = pick(rng, large, (2, 9), (26, 99)), pick(rng, large, (2, 9), (26, 99))
     if rng.random() < 0.5:
         a, b = b, a
     prompt = rng.choice(("What is {} * {}?", "Compute {} * {}.", "Calculate {} * {}.")).format(a, b)
@@ -41,8 +48,8 @@ def arithmetic_multiply(rng: random.Random, large: bool) -> Task:
 
 
 def arithmetic_add_subtract(rng: random.Random, large: bool) -> Task:
-    a, b = pick(rng, large, (2, 60), (100, 999)), pick(rng, large, (2, 60), (100, 999))
-    c = rng.randint(2, a + b - 1)
+    a, b = pick(rng, large, (10, 99), (100, 999)), pick(rng, large, (2, 9), (100, 999))
+    c = rng.randint(2, 9) if not large else rng.randint(2, a + b - 1)
     s = a + b
     prompt = rng.choice(("What is {} + {} - {}?", "Compute {} + {} - {}.")).format(a, b, c)
     steps = [("compute", f"{a} + {b} = {s}"), ("compute", f"{s} - {c} = {s - c}"),
@@ -61,9 +68,12 @@ def arithmetic_multiply_add(rng: random.Random, large: bool) -> Task:
 # --- comparison ----------------------------------------------------------------------------
 
 def _distinct_pair(rng: random.Random, large: bool) -> tuple[int, int]:
-    low, high = (100, 99999) if large else (1, 99)
-    a, b = rng.sample(range(low, high + 1), 2)
-    return a, b
+    if large:
+        a, b = rng.sample(range(100, 100_000), 2)
+        return a, b
+    # Close numbers in distribution: the difference the steps compute is one digit.
+    a, gap = rng.randint(1, 90), rng.randint(1, 9)
+    return (a, a + gap) if rng.random() < 0.5 else (a + gap, a)
 
 
 def comparison_larger(rng: random.Random, large: bool) -> Task:
@@ -95,10 +105,11 @@ def comparison_greater(rng: random.Random, large: bool) -> Task:
 
 
 def comparison_sum(rng: random.Random, large: bool) -> Task:
-    a, b = pick(rng, large, (2, 60), (100, 9999)), pick(rng, large, (2, 60), (100, 9999))
+    a, b = pick(rng, large, (10, 60), (100, 9999)), pick(rng, large, (2, 9), (100, 9999))
     s = a + b
     more = rng.random() < 0.5  # choose the answer first so yes and no stay balanced
-    c = rng.randint(max(1, s - 30), s - 1) if more else rng.randint(s + 1, s + 30)
+    gap = rng.randint(1, 9) if not large else rng.randint(1, 30)
+    c = s - gap if more else s + gap
     hi, lo = max(s, c), min(s, c)
     answer = _yes_no(more)
     prompt = f"Is {a} + {b} more than {c}? Answer yes or no."

@@ -2,8 +2,14 @@
 
 Every step is one short claim the model can copy or compute left to right (`Pens: 3 * 4 = 12`),
 and every trace ends with a verification that starts from the answer and undoes the last
-operation back to a value stated earlier (`Check: 19 - 7 = 12`). In-distribution numbers stay
-small (operands mostly one or two digits); `large=True` gives the out-of-distribution variant.
+operation back to a value stated earlier (`Check: 19 - 7 = 12`).
+
+In-distribution numbers are chosen so that every computed claim comes from a small fact table a
+small model can learn: products stay inside the 9 × 9 times table (a speed of 70 is 7 tens, an hour
+is 60 minutes) apart from doubling or quadrupling a perimeter, and every sum or difference involves
+a one-digit number, whole tens or a round amount (a 50 dollar note), or stays below 40 (teenagers'
+ages). Larger numbers are then copied, never computed. `large=True` keeps the wide ranges as the
+out-of-distribution variant, so the eval set still measures whether the arithmetic generalises.
 Held-out templates use wording that training never sees.
 """
 
@@ -60,10 +66,16 @@ def distance_one_leg(rng: random.Random, large: bool) -> Task:
     return task(prompt, steps, v * h)
 
 
+def _short_leg(rng: random.Random, large: bool) -> tuple[int, int]:
+    # Up to 50 km per hour for up to 5 hours in distribution, so the total adds two small tens.
+    if large:
+        return _speed(rng, large), pick(rng, large, (2, 9), (11, 30))
+    return rng.randrange(10, 60, 10), rng.randint(2, 5)
+
+
 def distance_two_legs(rng: random.Random, large: bool) -> Task:
     name = rng.choice(NAMES)
-    v1, h1 = _speed(rng, large), pick(rng, large, (2, 9), (11, 30))
-    v2, h2 = _speed(rng, large), pick(rng, large, (2, 9), (11, 30))
+    (v1, h1), (v2, h2) = _short_leg(rng, large), _short_leg(rng, large)
     a, b = v1 * h1, v2 * h2
     prompt = (f"{name} drives {v1} km per hour for {h1} hours, then {v2} km per hour for {h2} hours. "
               "How many km is that in total?")
@@ -92,7 +104,7 @@ def distance_duration(rng: random.Random, large: bool) -> Task:
 # --- sharing -------------------------------------------------------------------------------
 
 def _division(rng: random.Random, large: bool) -> tuple[int, int, int]:
-    k, q = pick(rng, large, (2, 9), (11, 25)), pick(rng, large, (2, 12), (13, 60))
+    k, q = pick(rng, large, (2, 9), (11, 25)), pick(rng, large, (2, 9), (13, 60))
     return k, q, rng.randint(0, k - 1)
 
 
@@ -141,8 +153,8 @@ def sharing_boxes_needed(rng: random.Random, large: bool) -> Task:
 
 def ages_times_later(rng: random.Random, large: bool) -> Task:
     first, second = _two_names(rng)
-    a, k = pick(rng, large, (2, 12), (13, 40)), pick(rng, large, (2, 5), (6, 12))
-    y = pick(rng, large, (2, 20), (21, 99))
+    a, k = pick(rng, large, (2, 9), (13, 40)), pick(rng, large, (2, 5), (6, 12))
+    y = pick(rng, large, (2, 9), (21, 99))
     b = a * k
     prompt = f"{first} is {a} years old. {second} is {k} times as old. How old will {second} be in {y} years?"
     steps = [("compute", f"{second} now: {a} * {k} = {b}"), ("compute", f"In {y} years: {b} + {y} = {b + y}"),
@@ -152,8 +164,9 @@ def ages_times_later(rng: random.Random, large: bool) -> Task:
 
 def ages_younger_sum(rng: random.Random, large: bool) -> Task:
     first, second = _two_names(rng)
-    a = pick(rng, large, (10, 60), (100, 999))
-    d = rng.randint(1, a - 2)
+    # Teenagers in distribution: both ages and their sum stay below 40.
+    a = pick(rng, large, (10, 19), (100, 999))
+    d = rng.randint(1, min(9, a - 2)) if not large else rng.randint(1, a - 2)
     b = a - d
     prompt = (f"{first} is {a} years old and {second} is {d} years younger. "
               "What is the sum of their ages?")
@@ -164,9 +177,9 @@ def ages_younger_sum(rng: random.Random, large: bool) -> Task:
 
 def ages_older_past(rng: random.Random, large: bool) -> Task:
     first, second = _two_names(rng)
-    a, d = pick(rng, large, (5, 40), (100, 600)), pick(rng, large, (1, 30), (100, 300))
+    a, d = pick(rng, large, (5, 40), (100, 600)), pick(rng, large, (1, 9), (100, 300))
     b = a + d
-    y = rng.randint(1, min(20, b - 1)) if not large else rng.randint(100, b - 1)
+    y = rng.randint(1, min(9, b - 1)) if not large else rng.randint(100, b - 1)
     prompt = f"{first} is {a} years old and {second} is {d} years older. How old was {second} {y} years ago?"
     steps = [("compute", f"{second} now: {a} + {d} = {b}"),
              ("compute", f"{y} years ago: {b} - {y} = {b - y}"), verify(b - y, "+", y, b)]
@@ -176,7 +189,7 @@ def ages_older_past(rng: random.Random, large: bool) -> Task:
 def ages_until(rng: random.Random, large: bool) -> Task:
     first, second = _two_names(rng)
     a = pick(rng, large, (2, 30), (100, 500))
-    b = a + pick(rng, large, (1, 40), (100, 400))
+    b = a + pick(rng, large, (1, 9), (100, 400))
     prompt = (f"{first} is {a} and {second} is {b}. "
               f"In how many years will {first} be as old as {second} is now?")
     steps = [("compute", f"Years: {b} - {a} = {b - a}"), verify(b - a, "+", a, b)]
@@ -233,7 +246,7 @@ def units_seconds(rng: random.Random, large: bool) -> Task:
 
 def geometry_area(rng: random.Random, large: bool) -> Task:
     name, area = rng.choice(NAMES), rng.choice(AREAS)
-    length, width = pick(rng, large, (2, 15), (16, 99)), pick(rng, large, (2, 12), (13, 99))
+    length, width = pick(rng, large, (2, 9), (16, 99)), pick(rng, large, (2, 9), (13, 99))
     prompt = f"{name}'s {area} is {length} m long and {width} m wide. What is its area in square m?"
     steps = [("compute", f"Area: {length} * {width} = {length * width}"),
              verify(length * width, "/", width, length)]
@@ -242,7 +255,7 @@ def geometry_area(rng: random.Random, large: bool) -> Task:
 
 def geometry_perimeter(rng: random.Random, large: bool) -> Task:
     name, area = rng.choice(NAMES), rng.choice(AREAS)
-    length, width = pick(rng, large, (2, 40), (100, 999)), pick(rng, large, (2, 30), (100, 999))
+    length, width = pick(rng, large, (2, 40), (100, 999)), pick(rng, large, (2, 9), (100, 999))
     s = length + width
     prompt = f"{name}'s {area} is {length} m long and {width} m wide. What is its perimeter in m?"
     steps = [("compute", f"Half: {length} + {width} = {s}"), ("compute", f"Perimeter: {s} * 2 = {2 * s}"),
@@ -252,7 +265,7 @@ def geometry_perimeter(rng: random.Random, large: bool) -> Task:
 
 def geometry_square(rng: random.Random, large: bool) -> Task:
     name, thing = rng.choice(NAMES), rng.choice(SQUARES)
-    side = pick(rng, large, (2, 25), (26, 999))
+    side = pick(rng, large, (2, 12), (26, 999))
     prompt = f"{name}'s square {thing} has sides of {side} cm. What is its perimeter in cm?"
     steps = [("compute", f"Perimeter: {side} * 4 = {4 * side}"), verify(4 * side, "/", 4, side)]
     return task(prompt, steps, 4 * side)
