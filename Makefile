@@ -45,8 +45,13 @@ bench: $(STAMP) services
 	$(TEST_ENV) $(PY) -m bench $(BENCH)
 
 # Production shape (see README): run each in its own terminal or under a supervisor.
+# Sync workers (one request per process at a time): on 2 cores they served both 1,000-trace batches
+# from two clients in parallel and reads with the lowest tail; threads in one process share a GIL, so
+# two batches landing on one gthread worker ran one after the other (bench/bench_api.py). Sync
+# workers expect a buffering reverse proxy (nginx) in front against slow clients.
+WEB_WORKERS ?= 3
 web: $(STAMP)
-	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8000 --workers 2 --threads 4
+	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8000 --workers $(WEB_WORKERS) --worker-class sync
 worker: $(STAMP)
 	$(VENV)/bin/celery -A tunixrt worker -Q default,train,eval --concurrency 2 --loglevel INFO
 beat: $(STAMP)

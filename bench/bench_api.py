@@ -69,7 +69,7 @@ def start_gunicorn(db_name: str, port: int, extra_env: dict | None = None) -> su
     env = {**os.environ, "DATABASE_URL": database_url_for(db_name), "DEBUG": "0", **(extra_env or {})}
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "tunixrt.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--worker-class", "gthread",
+         f"127.0.0.1:{port}", "--workers", "3", "--worker-class", "sync",  # as `make web`
          "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
