@@ -7,8 +7,9 @@ which replaces the token both at once (so the writer's own transaction reads its
 after commit (so a reader that rebuilt from the pre-commit rows in between cannot leave a stale
 entry that passes for current).
 
-Caching is on only when `READ_CACHE_SECONDS` > 0, which the settings allow by default only with a
-shared cache (`CACHE_URL`): a per-process cache would never hear other processes' writes.
+Entries live `READ_CACHE_SECONDS` unless a caller passes its own `seconds` (API keys use
+`API_KEY_CACHE_SECONDS`); 0 turns caching off, which the settings do by default without a shared cache
+(`CACHE_URL`): a per-process cache would never hear other processes' writes.
 """
 
 import hashlib
@@ -23,8 +24,8 @@ from django.db import transaction
 T = TypeVar("T")
 
 
-def enabled() -> bool:
-    return settings.READ_CACHE_SECONDS > 0
+def _lifetime(seconds: int | None) -> int:
+    return settings.READ_CACHE_SECONDS if seconds is None else seconds
 
 
 def _generation_key(namespace: str) -> str:
@@ -42,17 +43,19 @@ def _replace_generation(namespace: str) -> None:
     cache.set(_generation_key(namespace), secrets.token_hex(8), timeout=None)
 
 
-def namespace_changed(namespace: str) -> None:
+def namespace_changed(namespace: str, *, seconds: int | None = None) -> None:
     """Call from every service that writes what the namespace's cached reads show."""
-    if not enabled():
+    if _lifetime(seconds) <= 0:
         return
     _replace_generation(namespace)
     transaction.on_commit(lambda: _replace_generation(namespace))
 
 
-def cached(namespace: str, key: str, build: Callable[[], T]) -> T:
-    """`build()`'s value, computed at most once per generation of the namespace (and key)."""
-    if not enabled():
+def cached(namespace: str, key: str, build: Callable[[], T], *, seconds: int | None = None) -> T:
+    """`build()`'s value, computed at most once per generation of the namespace (and key). None is
+    never stored, so lookups of things that do not exist (made-up ids) cannot fill the cache."""
+    lifetime = _lifetime(seconds)
+    if lifetime <= 0:
         return build()
     # Hashed: callers pass query strings, which may be long or hold characters some backends refuse.
     digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
@@ -63,5 +66,6 @@ def cached(namespace: str, key: str, build: Callable[[], T]) -> T:
     if entry is not None and entry[0] == generation:
         return entry[1]
     value = build()
-    cache.set(entry_key, (generation, value), settings.READ_CACHE_SECONDS)
+    if value is not None:
+        cache.set(entry_key, (generation, value), lifetime)
     return value

@@ -1,30 +1,31 @@
 import hmac
 
 from django.conf import settings
-from django.core.cache import cache
 
+from apps.core import readcache
 from apps.core.models import ApiKey
-from apps.core.services import KEY_PREFIX, api_key_cache_key, api_key_secret_hash
+from apps.core.services import KEY_PREFIX, api_key_cache_namespace, api_key_secret_hash
 
 
 def _load_api_key(key_id: str) -> ApiKey | None:
     return ApiKey.objects.select_related("user").filter(key_id=key_id).first()
 
 
+def _load_api_key_with_permissions(key_id: str) -> ApiKey | None:
+    key = _load_api_key(key_id)
+    if key is not None:
+        # Fills the auth backend's permission caches on the user, so they travel with the cached
+        # key and permission checks cost no query on the next requests.
+        key.user.get_all_permissions()
+    return key
+
+
 def _api_key(key_id: str) -> ApiKey | None:
-    """The stored key, from the shared cache when one is configured (misses are not cached, so a
-    flood of made-up ids cannot fill it)."""
+    """The stored key, from the shared cache when one is configured."""
     if settings.API_KEY_CACHE_SECONDS <= 0:
         return _load_api_key(key_id)
-    key = cache.get(api_key_cache_key(key_id))
-    if key is None:
-        key = _load_api_key(key_id)
-        if key is not None:
-            # Fills the auth backend's permission caches on the user, so they travel with the cached
-            # key and permission checks cost no query on the next requests.
-            key.user.get_all_permissions()
-            cache.set(api_key_cache_key(key_id), key, settings.API_KEY_CACHE_SECONDS)
-    return key
+    return readcache.cached(api_key_cache_namespace(key_id), "key", lambda: _load_api_key_with_permissions(key_id),
+                            seconds=settings.API_KEY_CACHE_SECONDS)
 
 
 def api_key_from_token(token: str) -> ApiKey | None:

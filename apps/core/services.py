@@ -6,10 +6,10 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.core.models import ApiKey
+from apps.core.readcache import namespace_changed
 
 KEY_PREFIX = "trt_"
 # last_used_at is advisory; writing it at most once a minute keeps reads from becoming writes.
@@ -45,14 +45,15 @@ def api_key_assign_secret(*, key: ApiKey) -> str:
     return f"{KEY_PREFIX}{key.key_id}_{secret}"
 
 
-def api_key_cache_key(key_id: str) -> str:
+def api_key_cache_namespace(key_id: str) -> str:
     return f"apikey:{key_id}"
 
 
 def api_key_cache_forget(*, key_ids) -> None:
-    """Drop cached keys (see selectors._api_key) so a revocation or user change applies at once."""
-    if settings.API_KEY_CACHE_SECONDS > 0:
-        cache.delete_many([api_key_cache_key(key_id) for key_id in key_ids])
+    """Invalidate cached keys (see selectors._api_key) so a revocation or user change applies at once,
+    even to a request that loaded the key just before the change."""
+    for key_id in key_ids:
+        namespace_changed(api_key_cache_namespace(key_id), seconds=settings.API_KEY_CACHE_SECONDS)
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
@@ -65,6 +66,5 @@ def api_key_touch(*, key: ApiKey) -> None:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-        if settings.API_KEY_CACHE_SECONDS > 0:
-            # Keep the cached copy's clock too, or every request would write again.
-            cache.set(api_key_cache_key(key.key_id), key, settings.API_KEY_CACHE_SECONDS)
+        # The cached copy still holds the old time and would make every request write again.
+        api_key_cache_forget(key_ids=[key.key_id])

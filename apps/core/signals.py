@@ -4,6 +4,7 @@ Only cache bookkeeping lives here. Permission changes made through a *group* are
 user; they apply when the cached entry expires (API_KEY_CACHE_SECONDS, 60 s by default).
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -20,6 +21,8 @@ def _forget_key(sender, instance, **kwargs):
 
 
 def _forget_users_keys(user_id) -> None:
+    if settings.API_KEY_CACHE_SECONDS <= 0:
+        return  # every login saves the user; no query for keys when nothing is cached
     api_key_cache_forget(key_ids=list(ApiKey.objects.filter(user_id=user_id).values_list("key_id", flat=True)))
 
 

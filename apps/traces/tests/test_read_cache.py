@@ -88,6 +88,26 @@ def test_a_revoked_key_stops_at_once(owner):
     assert client.get("/api/traces").status_code == 401
 
 
+def test_a_revocation_racing_a_key_lookup_still_stops_the_key(owner, monkeypatch):
+    """A request that read the key just before it was revoked must not cache the stale copy."""
+    from apps.core import selectors
+    from apps.core.models import ApiKey
+    from apps.core.services import api_key_revoke
+
+    client = key_client(owner, "read")
+    real_load = selectors._load_api_key
+
+    def load_then_revoked_meanwhile(key_id):
+        key = real_load(key_id)
+        api_key_revoke(key=ApiKey.objects.get(pk=key.pk))  # lands between our read and our cache write
+        return key
+
+    monkeypatch.setattr(selectors, "_load_api_key", load_then_revoked_meanwhile)
+    assert client.get("/api/traces").status_code == 200  # it read the key before the revocation
+    monkeypatch.setattr(selectors, "_load_api_key", real_load)
+    assert client.get("/api/traces").status_code == 401
+
+
 def test_deactivating_the_user_stops_their_keys_at_once(owner):
     client = key_client(owner, "read")
     assert client.get("/api/traces").status_code == 200
