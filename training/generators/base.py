@@ -98,6 +98,14 @@ def items_sha256(items: list[dict]) -> str:
     return hashlib.sha256(canonical_json(items).encode("utf-8")).hexdigest()
 
 
+def set_manifest(*, name: str, version: str, generator: str, generator_version: str, kind: str, seed: int | None,
+                 items: list[dict], **details) -> dict:
+    """The fields every generated set's manifest carries (count and hash derived from the items), plus
+    the generator's own `details`."""
+    return {"name": name, "version": version, "generator": generator, "generator_version": generator_version,
+            "kind": kind, "seed": seed, "count": len(items), **details, "items_sha256": items_sha256(items)}
+
+
 def verify(answer: int, op: str, operand: int, result: int) -> tuple[str, str]:
     """The verification step: start from the answer and undo the last operation."""
     return ("verify", f"Check: {answer} {op} {operand} = {result}")

@@ -20,8 +20,8 @@ from training.generators.base import (
     check_int,
     count_by,
     is_eval_owned,
-    items_sha256,
     reasoning_synthetic_split,
+    set_manifest,
     shuffled_schedule,
     trace_from_task,
 )
@@ -78,18 +78,12 @@ def dev_reasoning_v1(count: int | None = None, seed: int | None = None) -> Gener
 
 
 def _manifest(traces: list[dict], seed: int, unique_prompts: int) -> dict:
-    return {
-        "name": NAME,
-        "version": VERSION,
-        "generator": GENERATOR,
-        "generator_version": GENERATOR_VERSION,
-        "kind": "traces",
-        "seed": seed,
-        "count": len(traces),
-        "unique_prompts": unique_prompts,
-        "categories": count_by(traces, lambda t: t["meta"]["category"]),
-        "task_types": count_by(traces, lambda t: t["meta"]["task_type"]),
-        "difficulties": count_by(traces, lambda t: t["meta"]["difficulty"]),
-        "eval_ownership": OWNERSHIP_SCHEME,
-        "items_sha256": items_sha256(traces),
-    }
+    return set_manifest(
+        name=NAME, version=VERSION, generator=GENERATOR, generator_version=GENERATOR_VERSION, kind="traces",
+        seed=seed, items=traces,
+        unique_prompts=unique_prompts,
+        categories=count_by(traces, lambda t: t["meta"]["category"]),
+        task_types=count_by(traces, lambda t: t["meta"]["task_type"]),
+        difficulties=count_by(traces, lambda t: t["meta"]["difficulty"]),
+        eval_ownership=OWNERSHIP_SCHEME,
+    )

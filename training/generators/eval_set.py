@@ -24,7 +24,7 @@ from training.generators.base import (
     Template,
     count_by,
     is_eval_owned,
-    items_sha256,
+    set_manifest,
     shuffled_schedule,
 )
 from training.generators.dev_reasoning import CATEGORIES, category_quotas
@@ -139,17 +139,11 @@ def _reference_trace(one: _Drawn) -> dict:
 
 
 def _manifest(items: list[dict]) -> dict:
-    return {
-        "name": NAME,
-        "version": VERSION,
-        "generator": GENERATOR,
-        "generator_version": GENERATOR_VERSION,
-        "kind": "eval_items",
-        "seed": EVAL_SEED,
-        "count": len(items),
-        "categories": count_by(items, lambda item: item["category"]),
-        "sections": count_by(items, lambda item: item["section"]),
-        "difficulties": count_by(items, lambda item: item["difficulty"]),
-        "eval_ownership": OWNERSHIP_SCHEME,
-        "items_sha256": items_sha256(items),
-    }
+    return set_manifest(
+        name=NAME, version=VERSION, generator=GENERATOR, generator_version=GENERATOR_VERSION, kind="eval_items",
+        seed=EVAL_SEED, items=items,
+        categories=count_by(items, lambda item: item["category"]),
+        sections=count_by(items, lambda item: item["section"]),
+        difficulties=count_by(items, lambda item: item["difficulty"]),
+        eval_ownership=OWNERSHIP_SCHEME,
+    )

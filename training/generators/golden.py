@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from training.generators.base import GeneratedSet, check_int, count_by, is_eval_owned, items_sha256
+from training.generators.base import GeneratedSet, check_int, count_by, is_eval_owned, set_manifest
 from training.trace_schema import DEFAULT_TRACE_VERSION
 
 NAME, VERSION = "golden", "v1"
@@ -304,13 +304,12 @@ def golden_v1(count: int | None = None, seed: int | None = None) -> GeneratedSet
     if seed is not None:
         raise ValueError(f"seed must be omitted for golden-v1, a fixed hand-written set (got {seed!r}).")
     traces = [_golden_trace(*item) for item in GOLDEN_ITEMS[:count]]
-    manifest = {
-        "name": NAME, "version": VERSION, "generator": GENERATOR, "generator_version": GENERATOR_VERSION,
-        "kind": "traces", "seed": None, "count": count,
-        "categories": count_by(traces, lambda t: t["meta"]["category"]),
-        "task_types": count_by(traces, lambda t: t["meta"]["task_type"]),
-        "items_sha256": items_sha256(traces),
-    }
+    manifest = set_manifest(
+        name=NAME, version=VERSION, generator=GENERATOR, generator_version=GENERATOR_VERSION, kind="traces",
+        seed=None, items=traces,
+        categories=count_by(traces, lambda t: t["meta"]["category"]),
+        task_types=count_by(traces, lambda t: t["meta"]["task_type"]),
+    )
     return GeneratedSet(GENERATOR, traces, manifest)
 
 

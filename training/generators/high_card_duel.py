@@ -18,7 +18,7 @@ import random
 from fractions import Fraction
 from functools import lru_cache
 
-from training.generators.base import MAX_SEED, GeneratedSet, check_int, count_by, items_sha256
+from training.generators.base import MAX_SEED, GeneratedSet, check_int, count_by, set_manifest
 from training.trace_schema import DEFAULT_TRACE_VERSION
 
 NAME, VERSION = "high-card-duel", "v1"
@@ -148,20 +148,14 @@ def high_card_duel(count: int | None = None, seed: int | None = None) -> Generat
     seed = check_int("seed", DEFAULT_SEED if seed is None else seed, 0, MAX_SEED)
     rng = random.Random(seed)
     traces = [episode_trace(index, seed, rng) for index in range(count)]
-    manifest = {
-        "name": NAME,
-        "version": VERSION,
-        "generator": GENERATOR,
-        "generator_version": GENERATOR_VERSION,
-        "kind": "traces",
-        "game": GAME,
-        "seed": seed,
-        "count": count,
-        "categories": {GAME: count},
-        "questions": count_by(traces, lambda t: t["meta"]["question"]),
-        "results": count_by(traces, lambda t: t["meta"]["result"]),
-        "items_sha256": items_sha256(traces),
-    }
+    manifest = set_manifest(
+        name=NAME, version=VERSION, generator=GENERATOR, generator_version=GENERATOR_VERSION, kind="traces",
+        seed=seed, items=traces,
+        game=GAME,
+        categories={GAME: count},
+        questions=count_by(traces, lambda t: t["meta"]["question"]),
+        results=count_by(traces, lambda t: t["meta"]["result"]),
+    )
     return GeneratedSet(GENERATOR, traces, manifest)
 
 
