@@ -10,7 +10,7 @@ same moment) raises IntegrityError, and the caller falls back to INSERT … ON C
 from django.db import connection
 
 from apps.core.db import copy_rows
-from apps.traces.models import Trace, TraceStatus
+from apps.traces.models import Trace
 from training.trace_schema import compact_json_bytes
 
 _COPY_COLUMNS = ("id", "created_at", "updated_at", "trace_version", "prompt", "final_answer", "steps", "meta",
@@ -25,8 +25,7 @@ def _json_text(value):
 
 
 def _copy_values(row: dict) -> tuple:
-    return tuple(_json_text(row.get(column)) if column in _JSON_COLUMNS else row.get(column)
-                 for column in _COPY_COLUMNS)
+    return tuple(_json_text(row[column]) if column in _JSON_COLUMNS else row[column] for column in _COPY_COLUMNS)
 
 
 def trace_models(rows: list[dict]) -> list[Trace]:
@@ -40,9 +39,6 @@ def insert_new_traces(rows: list[dict]) -> None:
     if connection.vendor != "postgresql":
         Trace.objects.bulk_create(trace_models(rows), batch_size=500)
         return
-    for row in rows:
-        row.setdefault("status", TraceStatus.CAPTURED.value)
-        row.setdefault("updated_at", row["created_at"])
     copy_rows(Trace, _COPY_COLUMNS, (_copy_values(row) for row in rows))
 
 

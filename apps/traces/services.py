@@ -25,9 +25,12 @@ def _trace_fields(clean: dict, *, user) -> dict:
     """Column values of a new Trace row from a validated body."""
     meta = clean.get("meta") or {}
     tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
+    now = timezone.now()
     return {
         "id": uuid.uuid4(),
-        "created_at": timezone.now(),
+        "created_at": now,
+        "updated_at": now,
+        "status": TraceStatus.CAPTURED.value,
         "trace_version": clean.get("trace_version") or "1.0",
         "prompt": clean["prompt"],
         "final_answer": clean["final_answer"],
