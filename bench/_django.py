@@ -6,7 +6,6 @@ drop it on the way out.
 
 import contextlib
 import os
-import resource
 
 
 @contextlib.contextmanager
@@ -41,6 +40,3 @@ def database_url_for(name: str) -> str:
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

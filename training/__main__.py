@@ -103,10 +103,8 @@ def load_eval_items(name_or_path: str) -> list[dict]:
             raise InputError(f"--eval {name_or_path!r} is not a file.")
         with open(path, encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
-    try:
-        from training.generators import generate as generate_set
-    except ImportError as exc:
-        raise InputError(f"Eval set {name_or_path!r} needs training.generators, which is missing.") from exc
+    from training.generators import generate as generate_set
+
     try:
         return list(generate_set(name_or_path).items)
     except (KeyError, ValueError) as exc:

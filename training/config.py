@@ -25,6 +25,8 @@ PRESETS_BY_BACKEND = {"builtin": BUILTIN_PRESETS, "tunix": TUNIX_PRESETS}
 SCHEDULES = ("cosine", "linear", "constant")
 MAX_SEQ_LEN_LIMIT = 8192
 LORA_KEYS = ("rank", "alpha")
+# eval_every without held-out data: losses on a fixed sample of this many batches of training rows.
+EVAL_SAMPLE_BATCHES = 4
 
 Errors = dict[str, list[str]]
 

@@ -52,14 +52,6 @@ class ExampleArrays:
         }
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_sft_rows(path: str | Path) -> list[dict]:
     """Parse a tunix_sft JSONL file; every line needs non-empty string `prompt` and `completion`."""
     rows = []

@@ -7,45 +7,21 @@ when asked for, so the builtin path never needs google-tunix installed).
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from training.checkpoints import checkpoint_dir
 from training.config import TrainConfig
-from training.data import file_sha256, read_sft_rows
+from training.data import read_sft_rows
 from training.flops import matmul_param_count, measure_matmul_flops, param_count, train_flops_per_token
 from training.hooks import TrainHooks
 from training.model import model_config_for
-from training.run_files import (
-    MANIFEST_FILE,
-    METRICS_FILE,
-    code_version,
-    device_info,
-    ensure_run_config,
-    write_json_atomic,
-)
+from training.run_files import code_version, device_info, ensure_run_config, file_sha256
+from training.run_result import TrainResult, finish_run, run_timings, utc_now
 from training.tokenizers import ByteTokenizer
 from training.trainer import BuiltinTrainer, LoopOutcome, steady_tokens_per_s
 
 PEAK_MATMUL_SIZE = 1024
-
-
-@dataclasses.dataclass
-class TrainResult:
-    status: str  # "completed" | "cancelled"
-    out_dir: str
-    steps_completed: int
-    final_loss: float | None
-    metrics_path: str
-    manifest_path: str
-    checkpoint_dir: str
-    manifest: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def train(
@@ -74,15 +50,10 @@ def train(
     if config.backend == "tunix":
         from training.backends import tunix_backend
 
-        result = tunix_backend.train(
+        return tunix_backend.train(
             config, rows, out_dir, hooks, data_hash, eval_rows=eval_rows, peak_flops=peak_flops
         )
-        return result if isinstance(result, TrainResult) else TrainResult(**result)
     return _train_builtin(config, rows, data_hash, Path(data_path), out_dir, hooks, eval_rows, peak_flops)
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path) -> dict:
@@ -98,33 +69,13 @@ def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path) -> 
 
 
 def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows, peak_flops) -> TrainResult:
-    started_at, began = _utc_now(), time.perf_counter()
+    started_at, began = utc_now(), time.perf_counter()
     ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path))
     trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows)
     outcome = trainer.run()
     timings = run_timings(started_at, began)
     manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops)
     return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
-
-
-def run_timings(started_at: str, began: float) -> dict:
-    return {"started_at": started_at, "finished_at": _utc_now(), "wall_seconds": time.perf_counter() - began}
-
-
-def finish_run(out_dir: Path, hooks: TrainHooks, status: str, final_step: int, manifest: dict) -> TrainResult:
-    """Write the run manifest and describe the finished run; shared by every backend."""
-    write_json_atomic(out_dir / MANIFEST_FILE, manifest)
-    hooks.on_log(f"run {status} at step {final_step}")
-    return TrainResult(
-        status=status,
-        out_dir=str(out_dir),
-        steps_completed=final_step,
-        final_loss=manifest["final_metrics"].get("loss"),
-        metrics_path=str(out_dir / METRICS_FILE),
-        manifest_path=str(out_dir / MANIFEST_FILE),
-        checkpoint_dir=str(checkpoint_dir(out_dir)),
-        manifest=manifest,
-    )
 
 
 def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops) -> dict:

@@ -21,7 +21,7 @@ import optax
 from flax import nnx
 
 from training.checkpoints import CheckpointStore
-from training.config import TrainConfig
+from training.config import EVAL_SAMPLE_BATCHES, TrainConfig
 from training.data import DataOrder, ExampleArrays, build_examples
 from training.hooks import TrainHooks
 from training.model import create_model, model_config_for
@@ -30,7 +30,6 @@ from training.tokenizers import ByteTokenizer
 
 MIN_LR_RATIO = 0.1  # cosine and linear decay end at 10 % of the peak learning rate
 ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.95, 1e-8
-EVAL_SAMPLE_BATCHES = 4
 
 
 def make_schedule(config: TrainConfig):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -44,20 +43,19 @@ from training.backends.tunix_models import (
 from training.backends.tunix_tiny import write_tiny_model_dir
 from training.backends.tunix_tokenizer import SentencePieceTokenizer
 from training.checkpoints import KEEP_LAST, checkpoint_dir
-from training.config import TrainConfig
+from training.config import EVAL_SAMPLE_BATCHES, TrainConfig
 from training.data import DataOrder, ExampleArrays, build_examples
-from training.engine import finish_run, run_timings
 from training.hooks import TrainHooks
 from training.run_files import (
     METRICS_FILE,
     MetricsLog,
     ensure_run_config,
 )
+from training.run_result import finish_run, run_timings, utc_now
 from training.trace_schema import canonical_json
 from training.trainer import make_optimizer, make_schedule
 
 TINY_BASE_SUBDIR = "base_model"  # where a gemma3-tiny run without model_dir keeps its random weights
-EVAL_SAMPLE_BATCHES = 4
 
 
 def train(config, rows: list[dict], out_dir, hooks: TrainHooks | None = None, data_hash: str = "", *,
@@ -70,7 +68,7 @@ def train(config, rows: list[dict], out_dir, hooks: TrainHooks | None = None, da
         raise ValueError(f"tunix_backend.train got backend={config.backend!r}; it only runs 'tunix'.")
     hooks, out_dir = hooks or TrainHooks(), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    started_at, began = _utc_now(), time.perf_counter()
+    started_at, began = utc_now(), time.perf_counter()
     model_dir = resolve_model_dir(config, out_dir)
     data_hash = data_hash or rows_hash(rows)
     run = TunixRun(config, model_dir, rows, data_hash, out_dir, hooks, eval_rows)
@@ -93,10 +91,6 @@ def generate_details(out_dir_or_model_dir, prompts: list[str], max_new_tokens: i
     from training.backends import tunix_generate
 
     return tunix_generate.generate_details(out_dir_or_model_dir, prompts, max_new_tokens, temperature, seed)
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def rows_hash(rows: list[dict]) -> str:
