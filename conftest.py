@@ -1,16 +1,13 @@
-"""Shared fixtures: personas (owner, curator, outsider, admin), API clients with keys, trace factory."""
-
-import itertools
+"""Shared fixtures: personas (owner, curator, outsider, trainer, viewer, admin), API clients with keys."""
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from apps.core.services import api_key_create
+from apps.core.testing import key_client
+from apps.traces.testing import make_trace_body
 from tunixrt.celery import app as celery_app
-
-_counter = itertools.count()
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +15,12 @@ def empty_cache():
     """The cache (Redis under `make test`) lives outside the test transaction: start every test empty,
     or one test's cached keys and pages would answer the next test's requests."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Personas get passwords; a fast hasher keeps that from dominating the tests' set-up."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,23 +33,6 @@ def eager_celery(request):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
-
-
-def make_trace_body(**overrides) -> dict:
-    n = next(_counter)
-    body = {
-        "trace_version": "1.0",
-        "prompt": f"Tom has {n} apples and buys 7 more. How many apples does he have?",
-        "steps": [
-            {"i": 0, "type": "parse", "content": f"Tom starts with {n} apples and buys 7."},
-            {"i": 1, "type": "compute", "content": f"{n} + 7 = {n + 7}"},
-            {"i": 2, "type": "verify", "content": f"Check: {n + 7} - 7 = {n}"},
-        ],
-        "final_answer": str(n + 7),
-        "meta": {"source": "test", "category": "arithmetic", "tags": ["unit"]},
-    }
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
@@ -77,15 +63,18 @@ def curator(db):
 
 
 @pytest.fixture
+def trainer(db):
+    return _user("trainer", group="trainer")
+
+
+@pytest.fixture
+def viewer(db):
+    return _user("viewer", group="viewer", is_staff=True)
+
+
+@pytest.fixture
 def superuser(db):
     return User.objects.create_superuser("admin", "admin@example.com", "pw-admin")
-
-
-def key_client(user, scope="write") -> APIClient:
-    _, token = api_key_create(user=user, name=f"{user.username}-{scope}", scope=scope)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture

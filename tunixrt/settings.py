@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.traces",
     "apps.datasets",
+    "apps.pipeline",
 ]
 
 MIDDLEWARE = [
@@ -166,10 +167,29 @@ CELERY_TASK_ROUTES = {
     "apps.evaluations.tasks.*": {"queue": "eval"},
 }
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died is requeued; the job row, not the broker, decides whether work happens.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 BROKER_HEALTH_TIMEOUT_S = env_int("BROKER_HEALTH_TIMEOUT_S", 2, minimum=1)
+
+# Background jobs (apps/core/jobs.py): workers beat every JOB_HEARTBEAT_SECONDS; the reaper counts a
+# running job lost after JOB_STALE_SECONDS without a beat, and sends a queued job's task again after
+# JOB_REQUEUE_SECONDS (its message may have been lost; a duplicate is harmless).
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 60, minimum=2)
+JOB_REQUEUE_SECONDS = env_int("JOB_REQUEUE_SECONDS", 600, minimum=1)
+JOB_REAP_INTERVAL_SECONDS = env_int("JOB_REAP_INTERVAL_SECONDS", 30, minimum=1)
+if JOB_STALE_SECONDS <= 2 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOB_STALE_SECONDS={JOB_STALE_SECONDS} must exceed twice JOB_HEARTBEAT_SECONDS={JOB_HEARTBEAT_SECONDS}, "
+        "or healthy jobs would be reaped between two beats.")
+CELERY_BEAT_SCHEDULE = {
+    "reap-jobs": {"task": "apps.core.tasks.jobs_reap_task", "schedule": JOB_REAP_INTERVAL_SECONDS},
+}
+# Builds that select more traces than this run as background jobs (202 + a status URL).
+DATASET_BUILD_SYNC_MAX_TRACES = env_int("DATASET_BUILD_SYNC_MAX_TRACES", 20_000, minimum=0)
 
 # RediAI-compatible generation service used by the llm_judge (SPEC §5); "mock" needs no server.
 REDIAI_MODE = env_str("REDIAI_MODE", "mock")

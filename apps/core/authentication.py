@@ -1,6 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from apps.core.models import ApiKey
 from apps.core.selectors import api_key_from_token
 from apps.core.services import api_key_touch
 
@@ -34,3 +35,10 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "trt_<id>_<secret> API key"}
+
+
+def actor_label(request) -> str:
+    """Who did it, for audit rows: the username, and which API key when one was used."""
+    if isinstance(request.auth, ApiKey):
+        return f"{request.user.get_username()} via key {request.auth.name}"
+    return request.user.get_username()

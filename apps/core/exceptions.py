@@ -1,4 +1,8 @@
-"""One error shape for every API response: {"error": code, "detail": ...}."""
+"""The API's exception handler: one error shape for every response, {"error": code, "detail": ...}.
+
+Services raise the HTTP-free errors of apps.core.errors; this is the one place that maps them (and
+DRF's and Django's own exceptions) to a status code.
+"""
 
 import logging
 
@@ -8,40 +12,18 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from apps.core import errors
+
 logger = logging.getLogger(__name__)
 
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-    default_detail = "Request body is too large."
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with the current state."
-
-    def __init__(self, detail=None, code=None, extra=None):
-        super().__init__(detail, code)
-        self.extra = extra or {}
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "service_unavailable"
-
-
-class FieldValidationError(exceptions.APIException):
-    """A 400 whose detail is already a {field_path: [messages]} map (e.g. from training.trace_schema)."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "validation_error"
-
-    def __init__(self, errors: dict):
-        super().__init__()
-        self.detail = errors
-
+DOMAIN_STATUS = {
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.Invalid: status.HTTP_400_BAD_REQUEST,
+    errors.TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    errors.Forbidden: status.HTTP_403_FORBIDDEN,
+    errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
 
 _CODES = {
     exceptions.ValidationError: "validation_error",
@@ -56,22 +38,33 @@ _CODES = {
 }
 
 
+def domain_status(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return status.HTTP_400_BAD_REQUEST
+
+
+def domain_error_response(exc: errors.DomainError) -> Response:
+    return Response({"error": exc.code, "detail": exc.detail, **exc.extra}, status=domain_status(exc))
+
+
 def _error_code(exc) -> str:
     for cls, code in _CODES.items():
         if isinstance(exc, cls):
             return code
-    # Our own exceptions may carry a specific code (e.g. Conflict(..., code="duplicate")).
-    specific = getattr(getattr(exc, "detail", None), "code", None)
-    return specific or getattr(exc, "default_code", "error")
+    return getattr(exc, "default_code", "error")
 
 
 def api_exception_handler(exc, context):
     # Imported here: rest_framework.views reads the parser settings, which import this module.
     from rest_framework.views import exception_handler
 
+    if isinstance(exc, errors.DomainError):
+        return domain_error_response(exc)
     if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge("Request body exceeds the server's upload limit.")
-    elif isinstance(exc, Http404):
+        return domain_error_response(errors.TooLarge("Request body exceeds the server's upload limit."))
+    if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
@@ -81,11 +74,5 @@ def api_exception_handler(exc, context):
     detail = response.data
     if isinstance(detail, dict) and set(detail) == {"detail"}:
         detail = detail["detail"]
-    body = {"error": _error_code(exc), "detail": detail}
-    body.update(getattr(exc, "extra", {}))
-    response.data = body
+    response.data = {"error": _error_code(exc), "detail": detail}
     return response
-
-
-def error_response(code: str, detail, http_status: int) -> Response:
-    return Response({"error": code, "detail": detail}, status=http_status)

@@ -41,3 +41,61 @@ class ApiKey(models.Model):
 
     def allows_write(self) -> bool:
         return self.scope == self.SCOPE_WRITE
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+    # Transitional: the reaper found no heartbeat; it moves on to queued (retry) or failed at once.
+    LOST = "lost", "lost"
+
+
+FINAL_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.LOST)
+
+
+class Job(models.Model):
+    """The database row that is the truth about one piece of background work (SPEC §3).
+
+    Dataset builds, training runs and evaluations inherit these columns; `apps.core.jobs` claims,
+    beats, finishes and reaps them with conditional updates. `attempt` counts claims and fences
+    writes: a worker writes only while the row is `running` at the attempt it claimed, so a worker
+    that was presumed dead and comes back cannot overwrite its successor.
+    """
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    attempt = models.PositiveIntegerField(default=0, help_text="claims so far")
+    max_attempts = models.PositiveIntegerField(default=3)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid of the claiming worker")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="%(app_label)s_%(class)s_reap")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values),
+                                   name="%(app_label)s_%(class)s_status_valid"),
+        ]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_JOB_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()

@@ -10,7 +10,7 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from apps.core.exceptions import PayloadTooLarge
+from apps.core.errors import TooLarge
 
 
 def view_body_limit(parser_context) -> int:
@@ -23,10 +23,10 @@ def read_limited(stream, parser_context, limit: int) -> bytes:
     request = (parser_context or {}).get("request")
     declared = request.META.get("CONTENT_LENGTH") if request is not None else None
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body is {int(declared)} bytes; the limit is {limit} bytes.")
+        raise TooLarge(f"Request body is {int(declared)} bytes; the limit is {limit} bytes.")
     body = stream.read(limit + 1) if stream is not None else b""
     if len(body) > limit:
-        raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        raise TooLarge(f"Request body exceeds the limit of {limit} bytes.")
     return body
 
 

@@ -1,50 +1,99 @@
-"""Test helpers shared across apps: a real Celery worker process bound to the test database."""
+"""Test helpers shared across apps: API clients with keys, a real Celery worker process bound to the
+test database, polling."""
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.db import connection
+from rest_framework.test import APIClient
 
+from apps.core.services import api_key_create
 from tunixrt.celery import app as celery_app
 
 
+def key_client(user, scope="write") -> APIClient:
+    """An API client authenticated with a fresh key of `user` in `scope`."""
+    _, token = api_key_create(user=user, name=f"{user.username}-{scope}", scope=scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess whose output goes to a file (a pipe nobody reads would fill up
+    and stall the worker)."""
+
+    def __init__(self, args: list[str], env: dict, log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        cwd=settings.BASE_DIR, start_new_session=True)
+        self.pid = self.process.pid
+
+    def output(self, tail: int = 6000) -> str:
+        return self.log_path.read_text(errors="replace")[-tail:]
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started (trainer processes included)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._log.close()
+
+
 @contextlib.contextmanager
-def celery_worker(queues: str = "default", timeout: float = 60.0):
+def celery_worker(queues: str = "default", timeout: float = 60.0, env: dict | None = None, purge: bool = True):
     """Run `celery worker` in a subprocess against the current test database and broker.
 
-    The worker is a separate process, so the test must commit its data (transaction=True).
+    The worker is a separate process, so the test must commit its data (transaction=True). It beats
+    job heartbeats every second; `env` adds or overrides environment variables (e.g. folders).
+    `purge=False` keeps messages already queued (a fresh worker after a crash must see them).
     """
     if settings.CELERY_TASK_ALWAYS_EAGER:
         raise RuntimeError("a real worker needs CELERY_BROKER_URL (make test sets it)")
-    with celery_app.connection_for_write() as conn:
-        for queue in queues.split(","):
-            conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
+    if purge:
+        with celery_app.connection_for_write() as conn:
+            for queue in queues.split(","):
+                conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
     db = connection.settings_dict
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TUNIXRT_DATASETS_DIR": str(settings.DATASETS_DIR),
+        "TUNIXRT_RUNS_DIR": str(settings.RUNS_DIR),
+        "JOB_HEARTBEAT_SECONDS": "1",
+        "JOB_STALE_SECONDS": "10",
+        **(env or {}),
     }
     celery = Path(sys.executable).with_name("celery")
-    process = subprocess.Popen(
+    log_dir = Path(settings.DATA_DIR) / "worker-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(
         [str(celery), "-A", "tunixrt", "worker", "-Q", queues, "--pool", "solo", "--concurrency", "1",
-         "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=settings.BASE_DIR,
+         "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test-{os.getpid()}-{time.time_ns()}@%h"],
+        env, log_dir / f"worker-{time.time_ns()}.log",
     )
     try:
-        yield process
+        yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        worker.stop(timeout)
 
 
 def _queue_exists(conn, queue: str) -> bool:
@@ -64,3 +113,141 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.25):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+# --- the endpoint permission contract ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of an app's permission matrix.
+
+    `path` may hold `{placeholders}` that the matrix fills with the ids of known or unknown objects;
+    `body` is a value or a callable taking those ids. `actor` names the persona (a fixture) whose
+    key must succeed; `write` endpoints refuse read keys; `has_object` endpoints answer 404 for
+    unknown and out-of-scope objects; `open` endpoints need no credentials at all.
+    """
+
+    method: str
+    path: str
+    body: object = None
+    write: bool = False
+    has_object: bool = False
+    actor: str = "owner"
+    content_type: str | None = None
+    open: bool = False
+    out_of_scope: bool = True  # False: the out-of-scope persona lacks the permission, so it gets 403 first
+
+    def __str__(self):
+        return f"{self.method.upper()} {self.path}"
+
+    def url(self, ids: dict) -> str:
+        return self.path.format(**ids)
+
+    def call(self, client, ids: dict):
+        body = self.body(ids) if callable(self.body) else self.body
+        if self.content_type:
+            return client.generic(self.method.upper(), self.url(ids), body, content_type=self.content_type)
+        if body is None:
+            return getattr(client, self.method)(self.url(ids))
+        return getattr(client, self.method)(self.url(ids), body, format="json")
+
+
+class EndpointContract:
+    """The checks every API endpoint inherits (HOUSE_STYLE "API"): anonymous 401, a bad key 401, a
+    read key on a write 403 with nothing changed, unknown and out-of-scope objects 404, and the
+    right key succeeds.
+
+    A test module subclasses it as `TestXxx`, parametrizes `endpoint` over its ENDPOINTS and provides
+    the fixtures `known` and `unknown` (placeholder values of objects that exist and that do not);
+    `out_of_scope_actor` names a persona who must not see the known objects (None: nobody),
+    and `state()` returns what a refused write must leave unchanged.
+    """
+
+    out_of_scope_actor: str | None = "outsider"
+
+    def state(self):
+        return None
+
+    def test_anonymous_is_401(self, endpoint, known):
+        response = endpoint.call(APIClient(), known)
+        if endpoint.open:
+            assert response.status_code < 400 or response.status_code == 503, response.content
+            return
+        assert response.status_code == 401, response.content
+        assert response.json()["error"] in ("not_authenticated", "authentication_failed")
+
+    def test_a_bad_key_is_401(self, endpoint, known):
+        if endpoint.open:
+            pytest.skip("open endpoint")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION="Bearer trt_0000_not-a-real-secret")
+        assert endpoint.call(client, known).status_code == 401
+
+    def test_read_key_on_a_write_is_403(self, endpoint, known, request):
+        if not endpoint.write:
+            pytest.skip("read endpoint")
+        before = self.state()
+        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), "read"), known)
+        assert response.status_code == 403
+        assert response.json()["error"] == "permission_denied"
+        assert self.state() == before
+
+    def test_unknown_object_is_404(self, endpoint, unknown, request):
+        if not endpoint.has_object:
+            pytest.skip("no object in the request")
+        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), "write"), unknown)
+        assert response.status_code == 404, response.content
+        assert response.json()["error"] == "not_found"
+
+    def test_out_of_scope_object_is_404(self, endpoint, known, request):
+        if not endpoint.has_object or not endpoint.out_of_scope or self.out_of_scope_actor in (None, endpoint.actor):
+            pytest.skip("no persona for whom the object is out of scope")
+        client = key_client(request.getfixturevalue(self.out_of_scope_actor), "write")
+        assert endpoint.call(client, known).status_code == 404
+
+    def test_the_right_key_succeeds(self, endpoint, known, request):
+        if endpoint.open:
+            pytest.skip("open endpoint (checked anonymously)")
+        scope = "write" if endpoint.write else "read"
+        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), scope), known)
+        assert 200 <= response.status_code < 300, response.content
+
+
+def api_routes(urlconf=None) -> set[tuple[str, str]]:
+    """Every (route pattern, HTTP method) the URLconf serves under `api/`."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found = set()
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith("api/"):
+                view = getattr(pattern.callback, "view_class", None)
+                if view is None:  # a plain function view: at least GET
+                    found.add((route, "GET"))
+                    continue
+                for method in view.http_method_names:
+                    if method not in ("head", "options", "trace") and hasattr(view, method):
+                        found.add((route, method.upper()))
+
+    walk(get_resolver(urlconf).url_patterns, "")
+    return found
+
+
+def matrix_routes(endpoints, urlconf=None) -> set[tuple[str, str]]:
+    """The (route pattern, HTTP method) pairs that permission-matrix rows exercise."""
+    from django.urls import resolve
+
+    covered = set()
+    for endpoint in endpoints:
+        path = endpoint.path.split("?")[0].format_map(_AnyId())
+        covered.add((resolve(path, urlconf).route, endpoint.method.upper()))
+    return covered
+
+
+class _AnyId(dict):
+    def __missing__(self, key):
+        return "00000000-0000-4000-8000-000000000000"

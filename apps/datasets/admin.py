@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_paginator import EstimatedCountPaginator
-from apps.core.exceptions import Conflict, FieldValidationError
+from apps.core.errors import DomainError
 from apps.datasets import services, storage
+from apps.datasets.builds import dataset_build_submit
 from apps.datasets.models import DatasetVersion
 from apps.datasets.spec import MAX_LIMIT, parse_build_request
 from apps.traces.admin import TraceAdmin
-from apps.traces.models import Trace
 
 MANIFEST_LIST_PREVIEW = 10
 BUILD_PERMISSION = "datasets.add_datasetversion"
@@ -104,7 +104,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
             services.dataset_version_delete(version=version)
 
 
-# --- hooks on the Trace admin ----------------------------------------------------------------
+# --- extensions of the Trace admin (apps.core.admin_extensions) -------------------------------
 
 class InDatasetFilter(admin.SimpleListFilter):
     title = "dataset version"
@@ -141,42 +141,38 @@ def build_request_from_selection(data: dict, trace_ids: list[str], username: str
     }
 
 
-class TraceAdminWithDatasets(TraceAdmin):
-    """The traces desk plus "Build dataset from selection" and a filter by dataset version."""
+@admin.action(description="Build dataset from selection")
+def build_dataset_from_selection(modeladmin, request, queryset):
+    form = BuildFromSelectionForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid() and _build(modeladmin, request, queryset, form.cleaned_data):
+        return None
+    context = {**modeladmin.admin_site.each_context(request), "title": "Build a dataset version from the selection",
+               "form": form, "selected_count": queryset.count(), "preview": queryset[:20],
+               "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+               "select_across": request.POST.get("select_across", "0"), "action": request.POST.get("action"),
+               "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+    return TemplateResponse(request, "admin/datasets/build_from_selection.html", context)
 
-    actions = [*TraceAdmin.actions, "build_dataset_from_selection"]
-    list_filter = [*TraceAdmin.list_filter, InDatasetFilter]
 
-    def has_build_dataset_permission(self, request):
-        return request.user.has_perm(BUILD_PERMISSION)
-
-    @admin.action(description="Build dataset from selection", permissions=["build_dataset"])
-    def build_dataset_from_selection(self, request, queryset):
-        form = BuildFromSelectionForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            if self._build(request, queryset, form.cleaned_data):
-                return None
-        context = {**self.admin_site.each_context(request), "title": "Build a dataset version from the selection",
-                   "form": form, "selected_count": queryset.count(), "preview": queryset[:20],
-                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                   "select_across": request.POST.get("select_across", "0"), "action": request.POST.get("action"),
-                   "opts": self.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-        return TemplateResponse(request, "admin/datasets/build_from_selection.html", context)
-
-    def _build(self, request, queryset, data) -> bool:
-        trace_ids = [str(i) for i in queryset.order_by().values_list("id", flat=True)[: MAX_LIMIT + 1]]
-        try:
-            spec = parse_build_request(build_request_from_selection(data, trace_ids, request.user.get_username()))
-            version, created = services.dataset_version_build(spec=spec, user=request.user)
-        except (FieldValidationError, Conflict) as exc:
-            self.message_user(request, f"Not built: {json.dumps(exc.detail)}", level=messages.ERROR)
-            return False
-        url = reverse("admin:datasets_datasetversion_change", args=[version.pk])
-        verb = "Built" if created else "Already built (same content):"
-        self.message_user(request, format_html('{} <a href="{}">{}</a> with {} of the {} selected trace(s).',
-                                               verb, url, version.pk, version.trace_count, len(trace_ids)))
+def _build(modeladmin, request, queryset, data) -> bool:
+    trace_ids = [str(i) for i in queryset.order_by().values_list("id", flat=True)[: MAX_LIMIT + 1]]
+    try:
+        spec = parse_build_request(build_request_from_selection(data, trace_ids, request.user.get_username()))
+        answer = dataset_build_submit(spec=spec, user=request.user, actor_label=request.user.get_username())
+    except DomainError as exc:
+        modeladmin.message_user(request, f"Not built: {exc.message}", level=messages.ERROR)
+        return False
+    if answer.build is not None:
+        modeladmin.message_user(request, f"Building {spec.dataset_id} from {len(trace_ids)} selected trace(s) in "
+                                         "the background; it appears under Dataset versions when done.")
         return True
+    version = answer.version
+    url = reverse("admin:datasets_datasetversion_change", args=[version.pk])
+    verb = "Built" if answer.created else "Already built (same content):"
+    modeladmin.message_user(request, format_html('{} <a href="{}">{}</a> with {} of the {} selected trace(s).',
+                                                 verb, url, version.pk, version.trace_count, len(trace_ids)))
+    return True
 
 
-admin.site.unregister(Trace)
-admin.site.register(Trace, TraceAdminWithDatasets)
+TraceAdmin.add_action(build_dataset_from_selection, permission=BUILD_PERMISSION)
+TraceAdmin.add_list_filter(InDatasetFilter)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from rest_framework import exceptions, status
 
-from apps.core.exceptions import FieldValidationError, PayloadTooLarge
+from apps.core.errors import Invalid, TooLarge
 from apps.core.parsers import loads_strict
 from apps.traces.services import trace_batch_create
 from training.trace_schema import trace_errors
@@ -27,15 +26,11 @@ MAX_REPORTED_ERRORS = 1000
 _BOM = b"\xef\xbb\xbf"
 
 
-class IngestRejected(exceptions.APIException):
-    """400 in the one error shape, with the per-line errors alongside the detail."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "validation_error"
+class IngestRejected(Invalid):
+    """A rejected upload (400), with the per-line errors alongside the detail."""
 
     def __init__(self, detail: str, extra: dict):
-        super().__init__(detail)
-        self.extra = extra
+        super().__init__(detail, extra=extra)
 
 
 @dataclass
@@ -75,8 +70,8 @@ def iter_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[i
         yield number + 1, buffer
 
 
-def _line_too_large(number: int, size: int, at_least: bool = False) -> PayloadTooLarge:
-    return PayloadTooLarge(
+def _line_too_large(number: int, size: int, at_least: bool = False) -> TooLarge:
+    return TooLarge(
         f"Line {number} is {'at least ' if at_least else ''}{size} bytes; one trace may be at most "
         f"{settings.TRACE_MAX_BYTES} bytes."
     )
@@ -109,9 +104,9 @@ def _json_kind(value) -> str:
 
 
 def traces_ingest(*, chunks: Iterable[bytes], mode: str = "all_or_nothing", user=None) -> dict:
-    """Validate and store an NDJSON upload; raises IngestRejected (400) or PayloadTooLarge (413)."""
+    """Validate and store an NDJSON upload; raises IngestRejected (400) or TooLarge (413)."""
     if mode not in MODES:
-        raise FieldValidationError({"mode": [f"Unknown mode {mode!r}; use one of {', '.join(MODES)}."]})
+        raise Invalid({"mode": [f"Unknown mode {mode!r}; use one of {', '.join(MODES)}."]})
     report = IngestReport(mode=mode)
     with transaction.atomic():
         pending: list[tuple[int, dict]] = []
@@ -154,7 +149,7 @@ def _store(pending: list[tuple[int, dict]], report: IngestReport, user) -> None:
 
 def _raise_if_rejected(report: IngestReport) -> None:
     if report.lines == 0:
-        raise FieldValidationError({"file": ["No traces: the upload is empty or holds only blank lines."]})
+        raise Invalid({"file": ["No traces: the upload is empty or holds only blank lines."]})
     valid = report.lines - report.error_count
     if report.error_count and (report.mode == "all_or_nothing" or valid == 0):
         detail = (f"{report.error_count} of {report.lines} lines are invalid; nothing was stored "

@@ -5,10 +5,13 @@ A version freezes the exact bytes of every trace it holds: `DatasetItem.line` is
 or its hash. The on-disk copy (`DATASETS_DIR/<id>/manifest.json` + `data.jsonl`) mirrors the rows.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.models import ACTIVE_JOB_STATUSES, Job
 from apps.traces.models import Trace
 
 
@@ -79,3 +82,35 @@ class DatasetItem(models.Model):
 
     def __str__(self):
         return f"{self.dataset_id}[{self.position}] {self.split}"
+
+
+class DatasetBuild(Job):
+    """A build running in the background (SPEC §3): large builds answer 202 and point here.
+
+    `request` is the validated build request; the worker selects and freezes again from it, as the
+    requesting user. At most one build per dataset id is active at a time (a partial unique
+    constraint), so two identical requests share one job.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset_id = models.CharField(max_length=200, help_text="the {name}-{version} being built")
+    request = models.JSONField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_builds"
+    )
+    actor_label = models.CharField(max_length=200, blank=True, default="")
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="builds")
+    created_version = models.BooleanField(null=True, help_text="False: the id already held this content")
+
+    class Meta(Job.Meta):
+        ordering = ["-queued_at"]
+        indexes = [*Job.Meta.indexes, models.Index(fields=["dataset_id", "-queued_at"], name="datasetbuild_dataset")]
+        constraints = [
+            *Job.Meta.constraints,
+            models.UniqueConstraint(fields=["dataset_id"], condition=models.Q(status__in=ACTIVE_JOB_STATUSES),
+                                    name="datasetbuild_one_active_per_dataset"),
+        ]
+
+    def __str__(self):
+        return f"build {self.dataset_id} [{self.status}]"

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 from django.db.models import Case, Count, F, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import MD5, Cast, Concat, RowNumber
-from django.http import Http404
 
-from apps.core.exceptions import FieldValidationError
+from apps.core.errors import Invalid, NotFound
+from apps.core.visibility import visible_to
 from apps.datasets.content import export_line, trace_line
-from apps.datasets.models import DatasetItem, DatasetVersion
+from apps.datasets.models import DatasetBuild, DatasetItem, DatasetVersion
 from apps.datasets.spec import MAX_LIMIT, BuildSpec
 from apps.traces.models import Trace
 from apps.traces.selectors import json_list_contains, traces_visible_to
 from training.render import EXPORT_FORMATS
 
 VIEW_PERMISSION = "datasets.view_datasetversion"
+BUILD_VIEW_PERMISSION = "datasets.view_datasetbuild"
 EXPORT_CHUNK = 2000
 MAX_STRATA = 1000
 HIGH_CARD_DUEL_GAME = "high_card_duel"
@@ -27,10 +29,7 @@ HIGH_CARD_DUEL_GAME = "high_card_duel"
 
 def datasets_visible_to(user) -> QuerySet[DatasetVersion]:
     """Curators, trainers, viewers and superusers see every version; anyone else only what they built."""
-    versions = DatasetVersion.objects.all()
-    if user.has_perm(VIEW_PERMISSION):
-        return versions
-    return versions.filter(created_by=user)
+    return visible_to(user, DatasetVersion.objects.all(), view_all_permission=VIEW_PERMISSION)
 
 
 def dataset_get(*, user, dataset_id: str, with_manifest: bool = True) -> DatasetVersion:
@@ -40,8 +39,27 @@ def dataset_get(*, user, dataset_id: str, with_manifest: bool = True) -> Dataset
         versions = versions.defer("manifest")
     version = versions.filter(pk=dataset_id).first()
     if version is None:
-        raise Http404(f"No dataset version {dataset_id!r}.")
+        raise NotFound(f"No dataset version {dataset_id!r}.")
     return version
+
+
+def dataset_version_stored(dataset_id: str) -> DatasetVersion | None:
+    """The stored version with this id whoever built it (for services), without its manifest."""
+    return DatasetVersion.objects.defer("manifest").filter(pk=dataset_id).first()
+
+
+def dataset_build_get(*, user, build_id) -> DatasetBuild:
+    """A build job the user requested (or may see all of) or NotFound; malformed ids look unknown."""
+    try:
+        build_id = uuid.UUID(str(build_id))
+    except ValueError:
+        raise NotFound("No such dataset build.") from None
+    builds = visible_to(user, DatasetBuild.objects.select_related("requested_by"),
+                        view_all_permission=BUILD_VIEW_PERMISSION, owner_field="requested_by")
+    build = builds.filter(pk=build_id).first()
+    if build is None:
+        raise NotFound("No such dataset build.")
+    return build
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -83,7 +101,7 @@ def select_trace_ids(*, user, spec: BuildSpec) -> tuple[list, dict]:
     if spec.strategy == "all":
         ids = list(traces.order_by("created_at", "id").values_list("id", flat=True)[: limit + 1])
         if len(ids) > limit:
-            raise FieldValidationError({"limit": [
+            raise Invalid({"limit": [
                 f"More than {limit} traces match and 'all' never truncates; narrow the filters, raise the "
                 "limit (at most 100000) or use 'latest' or 'random'."]})
     elif spec.strategy == "latest":
@@ -93,7 +111,7 @@ def select_trace_ids(*, user, spec: BuildSpec) -> tuple[list, dict]:
     else:
         ids, report = _stratified_ids(traces, spec)
     if not ids:
-        raise FieldValidationError({"filters": [f"No traces match these filters: {describe_filters(spec.filters)}."]})
+        raise Invalid({"filters": [f"No traces match these filters: {describe_filters(spec.filters)}."]})
     return ids, report
 
 
@@ -131,7 +149,7 @@ def _stratified_ids(traces: QuerySet, spec: BuildSpec) -> tuple[list, dict]:
     with_stratum = traces.annotate(_stratum=stratum).filter(_stratum__isnull=False)
     sizes = dict(with_stratum.values_list("_stratum").annotate(n=Count("id")).values_list("_stratum", "n"))
     if len(sizes) > MAX_STRATA:
-        raise FieldValidationError({"stratify_by": [
+        raise Invalid({"stratify_by": [
             f"meta.{spec.stratify_by} has {len(sizes)} distinct values; stratify by a key with at most {MAX_STRATA}."]})
     # Without a limit, "balanced" means every value contributes as many traces as the rarest one.
     total = spec.limit if spec.limit else min(sizes.values(), default=0) * len(sizes)
@@ -154,7 +172,7 @@ def _stratified_ids(traces: QuerySet, spec: BuildSpec) -> tuple[list, dict]:
 
 def check_export_format(fmt: str) -> str:
     if fmt not in EXPORT_FORMATS:
-        raise FieldValidationError({"format": [f"Unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}."]})
+        raise Invalid({"format": [f"Unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}."]})
     return fmt
 
 

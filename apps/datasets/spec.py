@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rest_framework import serializers
 
-from apps.core.exceptions import FieldValidationError
+from apps.core.errors import Invalid
 from apps.traces.models import TraceStatus
 from training.trace_schema import canonical_json
 
@@ -58,6 +58,13 @@ class BuildSpec:
 
     def selection(self) -> dict:
         return {"strategy": self.strategy, "seed": self.seed, "limit": self.limit, "stratify_by": self.stratify_by}
+
+    def as_request(self) -> dict:
+        """The build request this spec is the normal form of; `parse_build_request` gives it back."""
+        return {"dataset_name": self.name, "dataset_version": self.version, "filters": self.filters,
+                "selection_strategy": self.strategy, "seed": self.seed, "stratify_by": self.stratify_by,
+                "limit": self.limit, "split": self.split, "session_id": self.session_id,
+                "parent_dataset_id": self.parent_dataset_id, "provenance": self.provenance}
 
 
 def _meta_key_ok(key) -> bool:
@@ -129,9 +136,9 @@ def _unknown_keys(data: dict, allowed: tuple, prefix: str = "") -> dict:
 
 
 def parse_build_request(data) -> BuildSpec:
-    """Validate a build request body; FieldValidationError (400) names every bad field."""
+    """Validate a build request body; Invalid (400) names every bad field."""
     if not isinstance(data, dict):
-        raise FieldValidationError({"non_field_errors": ["A build request must be a JSON object."]})
+        raise Invalid({"non_field_errors": ["A build request must be a JSON object."]})
     errors = _unknown_keys(data, BUILD_KEYS)
     body = BuildRequestSerializer(data=data)
     if not body.is_valid():
@@ -139,7 +146,7 @@ def parse_build_request(data) -> BuildSpec:
     filters, filter_errors = clean_filters(data.get("filters", {}))
     errors.update(filter_errors)
     if errors:
-        raise FieldValidationError(errors)
+        raise Invalid(errors)
     v = body.validated_data
     return BuildSpec(
         name=v["dataset_name"], version=v["dataset_version"], filters=filters, strategy=v["selection_strategy"],

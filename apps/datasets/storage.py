@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from training.run_files import file_sha256
 from training.trace_schema import canonical_json
 
 STAGING = ".building"
@@ -31,10 +32,23 @@ def version_dir(dataset_id: str) -> Path:
     return datasets_root() / dataset_id
 
 
-def new_staging_dir(dataset_id: str) -> Path:
-    path = datasets_root() / STAGING / f"{dataset_id}-{uuid.uuid4().hex[:12]}"
+def new_staging_dir(dataset_id: str, tag: str = "") -> Path:
+    """A private folder for one build; `tag` (a job's id) lets a retry find what a killed attempt left."""
+    name = f"{dataset_id}-{tag}-{uuid.uuid4().hex[:12]}" if tag else f"{dataset_id}-{uuid.uuid4().hex[:12]}"
+    path = datasets_root() / STAGING / name
     path.mkdir(parents=True)
     return path
+
+
+def discard_tagged_staging(dataset_id: str, tag: str) -> int:
+    """Remove the staging folders earlier attempts of the job `tag` left behind (a killed worker)."""
+    root = datasets_root() / STAGING
+    if not tag or not root.is_dir():
+        return 0
+    leftovers = list(root.glob(f"{dataset_id}-{tag}-*"))
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(leftovers)
 
 
 def write_json(path: Path, value: dict) -> None:
@@ -59,6 +73,15 @@ def discard(path: Path | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def discard_unreferenced(dataset_id: str, staging: Path) -> None:
+    """After a store that did not commit (and left no row): remove its staging folder, or the folder
+    it had already published in its place."""
+    if staging.exists():
+        discard(staging)
+    else:
+        discard(version_dir(dataset_id))
+
+
 def sweep_stale_staging(now: float | None = None) -> int:
     """Remove staging folders of builds that died long ago (e.g. a killed process)."""
     root = datasets_root() / STAGING
@@ -71,14 +94,6 @@ def sweep_stale_staging(now: float | None = None) -> int:
             shutil.rmtree(child, ignore_errors=True)
             removed += 1
     return removed
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_eval_set(*, dataset_id: str, items: list[dict], generator_manifest: dict) -> tuple[Path, str]:

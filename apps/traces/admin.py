@@ -4,8 +4,9 @@ from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin_extensions import ExtensibleModelAdmin
 from apps.core.admin_paginator import EstimatedCountPaginator
-from apps.core.exceptions import Conflict, FieldValidationError
+from apps.core.errors import DomainError
 from apps.traces import services
 from apps.traces.models import CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.selectors import trace_compare
@@ -74,7 +75,10 @@ class TraceScoreInline(admin.TabularInline):
 
 
 @admin.register(Trace)
-class TraceAdmin(admin.ModelAdmin):
+class TraceAdmin(ExtensibleModelAdmin):
+    """The curation desk. Other apps add actions and filters with `TraceAdmin.add_action` /
+    `add_list_filter` (apps.core.admin_extensions)."""
+
     form = TraceEditForm
     list_display = ["short_prompt", "status", "source", "category", "step_count", "latest_score", "created_at"]
     list_filter = ["status", SourceFilter, CategoryFilter, "created_at"]
@@ -125,8 +129,8 @@ class TraceAdmin(admin.ModelAdmin):
         try:
             services.trace_edit(trace=obj, data=data, reason=form.cleaned_data.get("edit_reason", ""),
                                 actor=request.user)
-        except (FieldValidationError, Conflict) as exc:
-            messages.error(request, f"Not saved: {exc.detail}")
+        except DomainError as exc:
+            messages.error(request, f"Not saved: {exc.message}")
 
     def _with_reason(self, request, queryset, title, apply, form_class=ReasonForm):
         """Two-step bulk action: first show a form asking why, then apply it."""

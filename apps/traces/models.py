@@ -103,6 +103,8 @@ class TraceScore(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=100), name="tracescore_0_100"),
+            # One score per trace and scorer version: scoring is an upsert, safe to deliver twice.
+            models.UniqueConstraint(fields=["trace", "scorer", "scorer_version"], name="tracescore_one_per_version"),
         ]
 
     def __str__(self):

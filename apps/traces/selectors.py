@@ -7,10 +7,11 @@ from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 
-from apps.traces.models import Trace, TraceScore
+from apps.core.errors import NotFound
+from apps.core.visibility import visibility_scope as _scope
+from apps.core.visibility import visible_to
+from apps.traces.models import Trace
 
 VIEW_ALL_PERMISSION = "traces.view_all_traces"
 # Read-cache namespace (apps.core.readcache) of everything the trace list and detail show.
@@ -19,15 +20,12 @@ TRACE_READS = "traces"
 
 def traces_visible_to(user) -> QuerySet[Trace]:
     """Curators, trainers, viewers and superusers see every trace; anyone else only their own."""
-    traces = Trace.objects.all()
-    if user.has_perm(VIEW_ALL_PERMISSION):
-        return traces
-    return traces.filter(created_by=user)
+    return visible_to(user, Trace.objects.all(), view_all_permission=VIEW_ALL_PERMISSION)
 
 
 def visibility_scope(user) -> str:
     """Names the set of traces `traces_visible_to(user)` returns; cached reads are keyed by it."""
-    return "all" if user.has_perm(VIEW_ALL_PERMISSION) else f"user:{user.pk}"
+    return _scope(user, view_all_permission=VIEW_ALL_PERMISSION)
 
 
 def json_list_contains(field: str, value: str) -> Q:
@@ -57,12 +55,11 @@ def trace_get(*, user, trace_id) -> Trace:
     try:
         trace_id = uuid.UUID(str(trace_id))
     except ValueError:
-        raise Http404("No such trace.") from None
-    return get_object_or_404(traces_visible_to(user), pk=trace_id)
-
-
-def latest_score(trace: Trace) -> TraceScore | None:
-    return trace.scores.order_by("-created_at", "-id").first()
+        raise NotFound("No such trace.") from None
+    trace = traces_visible_to(user).filter(pk=trace_id).first()
+    if trace is None:
+        raise NotFound("No such trace.")
+    return trace
 
 
 def trace_compare(*, base: Trace, other: Trace) -> dict:

@@ -11,13 +11,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.exceptions import Conflict, FieldValidationError, PayloadTooLarge
+from apps.core.errors import Conflict, Invalid, TooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
 from apps.core.readcache import namespace_changed
 from apps.traces.bulk import insert_new_traces, stored_ids_by_hash, trace_models
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
-from apps.traces.selectors import TRACE_READS
+from apps.traces.selectors import TRACE_READS, traces_visible_to
 from training.trace_schema import compact_json_bytes, trace_content_hash, trace_errors
 
 
@@ -61,7 +61,7 @@ def trace_create(*, data: dict, user=None) -> tuple[Trace, bool]:
     """Store one trace. Returns (trace, created); a duplicate returns the stored twin, created=False."""
     errors = trace_errors(data)
     if errors:
-        raise FieldValidationError(errors)
+        raise Invalid(errors)
     trace = _build_trace(data, user=user)
     existing = Trace.objects.filter(content_hash=trace.content_hash).first()
     if existing is not None:
@@ -83,22 +83,22 @@ def trace_create(*, data: dict, user=None) -> tuple[Trace, bool]:
 def _validate_batch(items: list) -> None:
     limit = settings.TRACE_BATCH_MAX_ITEMS
     if not isinstance(items, list):
-        raise FieldValidationError({"traces": ["Must be a list of traces."]})
+        raise Invalid({"traces": ["Must be a list of traces."]})
     if not items:
-        raise FieldValidationError({"traces": ["Must hold at least one trace."]})
+        raise Invalid({"traces": ["Must hold at least one trace."]})
     if len(items) > limit:
-        raise FieldValidationError({"traces": [f"A batch holds at most {limit} traces (got {len(items)})."]})
+        raise Invalid({"traces": [f"A batch holds at most {limit} traces (got {len(items)})."]})
     errors = {}
     for index, item in enumerate(items):
         size = len(compact_json_bytes(item))
         if size > settings.TRACE_MAX_BYTES:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"traces[{index}] is {size} bytes; one trace may be at most {settings.TRACE_MAX_BYTES} bytes."
             )
         for path, messages in trace_errors(item).items():
             errors[f"traces[{index}].{path}"] = messages
     if errors:
-        raise FieldValidationError(errors)
+        raise Invalid(errors)
 
 
 def trace_batch_create(*, items: list, user=None) -> dict:
@@ -126,6 +126,7 @@ def trace_batch_create(*, items: list, user=None) -> dict:
                 created.append(row)
             else:
                 duplicates.append({"index": index, "existing_id": str(stored[row["content_hash"]])})
+        _hide_unseen_duplicates(duplicates, user)
         _schedule_scoring([row["id"] for row in created])
         if created:
             namespace_changed(TRACE_READS)
@@ -133,6 +134,18 @@ def trace_batch_create(*, items: list, user=None) -> dict:
     for source, count in Counter(row["source"] or "unknown" for row in created).items():
         TRACES_CREATED.labels(source).inc(count)
     return {"created": [str(row["id"]) for row in created], "duplicates": duplicates}
+
+
+def _hide_unseen_duplicates(duplicates: list[dict], user) -> None:
+    """A duplicate of a trace the caller may not see is reported without its id: the id would tell
+    them about an object outside their reach (user None is a system caller and sees all)."""
+    if user is None or not duplicates:
+        return
+    visible = {str(pk) for pk in traces_visible_to(user).filter(
+        id__in=[d["existing_id"] for d in duplicates]).values_list("id", flat=True)}
+    for duplicate in duplicates:
+        if duplicate["existing_id"] not in visible:
+            duplicate["existing_id"] = None
 
 
 def _record_event(*, trace, action, from_status, to_status, reason, actor, actor_label, **extra):
@@ -152,13 +165,15 @@ def _record_event(*, trace, action, from_status, to_status, reason, actor, actor
 def trace_review(*, trace: Trace, to_status: str, reason: str = "", actor=None, actor_label: str = "") -> Trace:
     """Move a trace through the curation state machine; a stale or illegal move is a Conflict."""
     if to_status not in TraceStatus.values:
-        raise FieldValidationError({"status": [f"Unknown status {to_status!r}."]})
+        raise Invalid({"status": [f"Unknown status {to_status!r}."]})
     from_status = trace.status
     if to_status not in ALLOWED_TRANSITIONS[TraceStatus(from_status)]:
         raise Conflict(f"A trace cannot move from {from_status!r} to {to_status!r}.", code="invalid_transition")
     with transaction.atomic():
         # Conditional update: two curators acting at once cannot both win from the same state.
-        changed = Trace.objects.filter(pk=trace.pk, status=from_status).update(status=to_status)
+        # A queryset update skips auto_now, so updated_at is set here.
+        changed = Trace.objects.filter(pk=trace.pk, status=from_status).update(status=to_status,
+                                                                               updated_at=timezone.now())
         if changed != 1:
             raise Conflict("The trace changed while you were reviewing it; reload and retry.",
                            code="stale_status")
@@ -166,6 +181,7 @@ def trace_review(*, trace: Trace, to_status: str, reason: str = "", actor=None, 
                       reason=reason, actor=actor, actor_label=actor_label)
         namespace_changed(TRACE_READS)
     trace.status = to_status
+    trace.updated_at = Trace.objects.values_list("updated_at", flat=True).get(pk=trace.pk)
     return trace
 
 
@@ -184,7 +200,7 @@ def trace_bulk_review(*, traces, to_status: str, reason: str, actor=None) -> dic
 def trace_tag(*, traces, tags: list[str], reason: str = "", actor=None) -> int:
     tags = sorted({t.strip() for t in tags if t.strip()})
     if not tags:
-        raise FieldValidationError({"tags": ["Give at least one non-empty tag."]})
+        raise Invalid({"tags": ["Give at least one non-empty tag."]})
     count = 0
     with transaction.atomic():
         for trace in traces:
@@ -201,40 +217,74 @@ def trace_tag(*, traces, tags: list[str], reason: str = "", actor=None) -> int:
     return count
 
 
+# What an edit may change; status, provenance and the id are never touched by an edit.
+EDITED_FIELDS = ("trace_version", "prompt", "final_answer", "steps", "meta", "source", "category", "tags",
+                 "content_hash", "step_count")
+
+
 def trace_edit(*, trace: Trace, data: dict, reason: str = "", actor=None) -> Trace:
-    """Replace a trace's content; the original is kept in the audit log's snapshot."""
+    """Replace a trace's content; the original is kept in the audit log's snapshot.
+
+    The row is locked while it is read, checked and written, and only the content columns are
+    written, so a review that lands meanwhile is neither lost nor reverted. Another trace with the
+    same content is a Conflict, also when it is stored concurrently (the unique hash decides).
+    """
     errors = trace_errors(data)
     if errors:
-        raise FieldValidationError(errors)
-    original = Trace.objects.get(pk=trace.pk).as_trace_json()
-    edited = _build_trace(data, user=None)
-    if Trace.objects.filter(content_hash=edited.content_hash).exclude(pk=trace.pk).exists():
-        raise Conflict("Another trace already has this content.", code="duplicate")
-    with transaction.atomic():
-        for field in ("trace_version", "prompt", "final_answer", "steps", "meta", "source", "category",
-                      "content_hash", "step_count"):
-            setattr(trace, field, getattr(edited, field))
-        trace.save()
-        _record_event(trace=trace, action="edit", from_status=trace.status, to_status=trace.status,
-                      reason=reason, actor=actor, actor_label="", snapshot=original)
-        _schedule_scoring([trace.id])
-        namespace_changed(TRACE_READS)
-    return trace
+        raise Invalid(errors)
+    new = _trace_fields(data, user=None)
+    try:
+        with transaction.atomic():
+            locked = Trace.objects.select_for_update().get(pk=trace.pk)
+            if _content_taken(new["content_hash"], exclude_pk=locked.pk):
+                raise Conflict("Another trace already has this content.", code="duplicate")
+            original = locked.as_trace_json()
+            new["tags"] = _tags_after_edit(locked, new["tags"])
+            for field in EDITED_FIELDS:
+                setattr(locked, field, new[field])
+            locked.save(update_fields=[*EDITED_FIELDS, "updated_at"])
+            _record_event(trace=locked, action="edit", from_status=locked.status, to_status=locked.status,
+                          reason=reason, actor=actor, actor_label="", snapshot=original)
+            _schedule_scoring([locked.id])
+            namespace_changed(TRACE_READS)
+    except IntegrityError:
+        raise Conflict("Another trace already has this content.", code="duplicate") from None
+    return locked
 
 
-def trace_score(*, trace: Trace) -> TraceScore:
+def _content_taken(content_hash: str, *, exclude_pk) -> bool:
+    return Trace.objects.filter(content_hash=content_hash).exclude(pk=exclude_pk).exists()
+
+
+def _tags_after_edit(trace: Trace, new_meta_tags: list[str]) -> list[str]:
+    """The edited meta's tags, plus the tags curators added through the tag action (those were never
+    in meta, so an edit of meta must not drop them)."""
+    old_meta_tags = (trace.meta or {}).get("tags") if isinstance((trace.meta or {}).get("tags"), list) else []
+    curated = [tag for tag in trace.tags if tag not in {str(t) for t in old_meta_tags}]
+    return [*new_meta_tags, *(tag for tag in curated if tag not in new_meta_tags)]
+
+
+def trace_score(*, trace: Trace) -> tuple[TraceScore, bool]:
+    """Score one trace now; returns (score, created). One row per trace and scorer version."""
     score, details = structural_score(trace.as_trace_json())
-    return TraceScore.objects.create(
-        trace=trace, scorer=SCORER, scorer_version=SCORER_VERSION, score=score, details=details
+    row, created = TraceScore.objects.update_or_create(
+        trace=trace, scorer=SCORER, scorer_version=SCORER_VERSION,
+        defaults={"score": score, "details": details, "created_at": timezone.now()},
     )
+    return row, created
 
 
 def trace_scores_compute(*, trace_ids: list[str]) -> int:
-    traces = Trace.objects.filter(id__in=trace_ids)
-    rows = []
-    for trace in traces.iterator(chunk_size=500):
-        score, details = structural_score(trace.as_trace_json())
-        rows.append(TraceScore(trace=trace, scorer=SCORER, scorer_version=SCORER_VERSION,
-                               score=score, details=details))
-    TraceScore.objects.bulk_create(rows, batch_size=500)
+    """Score traces in bulk (the capture task). An upsert on (trace, scorer, version): the same task
+    delivered twice, or a trace scored again, still leaves one row."""
+    rows = [TraceScore(trace_id=trace.pk, scorer=SCORER, scorer_version=SCORER_VERSION, score=score,
+                       details=details, created_at=timezone.now())
+            for trace in Trace.objects.filter(id__in=trace_ids).only(*_SCORED_COLUMNS).iterator(chunk_size=500)
+            for score, details in [structural_score(trace.as_trace_json())]]
+    TraceScore.objects.bulk_create(rows, batch_size=500, update_conflicts=True,
+                                   unique_fields=["trace", "scorer", "scorer_version"],
+                                   update_fields=["score", "details", "created_at"])
     return len(rows)
+
+
+_SCORED_COLUMNS = ("id", "trace_version", "prompt", "final_answer", "steps", "meta")

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import parsers
 
-from apps.core.exceptions import PayloadTooLarge
+from apps.core.errors import TooLarge
 from apps.core.parsers import read_limited
 
 # Room for the multipart boundaries and the small form fields around the file.
@@ -33,7 +33,7 @@ class LimitedMultiPartParser(parsers.MultiPartParser):
         declared = request.META.get("CONTENT_LENGTH") or ""
         limit = settings.INGEST_MAX_BYTES + MULTIPART_OVERHEAD
         if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"Upload is {int(declared)} bytes; the ingest limit is {settings.INGEST_MAX_BYTES} bytes."
             )
         return super().parse(stream, media_type, parser_context)

@@ -1,8 +1,9 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from apps.core.exceptions import FieldValidationError
-from apps.datasets.models import DatasetVersion, Split
+from apps.core.api.serializers import JobSerializerMixin
+from apps.core.errors import Invalid
+from apps.datasets.models import DatasetBuild, DatasetVersion, Split
 from apps.datasets.spec import MAX_LIMIT, MAX_SEED
 from apps.traces.models import TraceStatus
 
@@ -12,10 +13,10 @@ MAX_GENERATE = 1000
 def reject_unknown_keys(data, allowed: tuple) -> None:
     """Bodies are strict, like trace bodies: an unknown key is a 400 naming it."""
     if not isinstance(data, dict):
-        raise FieldValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     unknown = sorted(set(data) - set(allowed), key=str)
     if unknown:
-        raise FieldValidationError({key: ["Unknown field; allowed: " + ", ".join(allowed) + "."] for key in unknown})
+        raise Invalid({key: ["Unknown field; allowed: " + ", ".join(allowed) + "."] for key in unknown})
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -31,6 +32,25 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
     def get_export_url(self, obj) -> str:
         return reverse("dataset-export", kwargs={"dataset_id": obj.pk})
+
+
+class DatasetBuildSerializer(JobSerializerMixin, serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status_url = serializers.SerializerMethodField()
+    dataset_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetBuild
+        fields = ["id", "dataset_id", *JobSerializerMixin.JOB_FIELDS, "requested_by", "created_version",
+                  "dataset_url", "status_url", "request"]
+
+    def get_status_url(self, obj) -> str:
+        return reverse("dataset-build-status", kwargs={"build_id": obj.pk})
+
+    def get_dataset_url(self, obj) -> str | None:
+        if obj.dataset_version_id is None:
+            return None
+        return reverse("dataset-detail", kwargs={"dataset_id": obj.dataset_version_id})
 
 
 class DatasetVersionDetailSerializer(DatasetVersionSerializer):

@@ -8,13 +8,14 @@ from rest_framework import exceptions, generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import FieldValidationError, PayloadTooLarge
-from apps.core.models import ApiKey
+from apps.core.authentication import actor_label
+from apps.core.errors import Invalid, TooLarge
 from apps.core.parsers import LimitedJSONParser
 from apps.datasets import selectors, services
 from apps.datasets.api import serializers as s
 from apps.datasets.api.negotiation import ExportFormatNegotiation
 from apps.datasets.api.parsers import JSONLinesParser, LimitedMultiPartParser, NDJSONParser
+from apps.datasets.builds import dataset_build_submit
 from apps.datasets.ingest import traces_ingest
 from apps.datasets.spec import BuildRequestSerializer, parse_build_request
 from training.config import ConfigError, TrainConfig
@@ -31,12 +32,6 @@ class ReadOnlyRequest(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_authenticated)
-
-
-def _actor_label(request) -> str:
-    if isinstance(request.auth, ApiKey):
-        return f"{request.user.get_username()} via key {request.auth.name}"
-    return request.user.get_username()
 
 
 def _ndjson_response(chunks, filename: str, headers: dict | None = None) -> StreamingHttpResponse:
@@ -75,13 +70,25 @@ class DatasetBuildView(APIView):
     write_permission = "datasets.add_datasetversion"
 
     @extend_schema(request=BuildRequestSerializer, responses={201: s.DatasetVersionSerializer,
-                                                              200: s.DatasetVersionSerializer})
+                                                              200: s.DatasetVersionSerializer,
+                                                              202: s.DatasetBuildSerializer})
     def post(self, request):
+        """Small builds answer with the version (201 new, 200 already stored); larger ones
+        (over DATASET_BUILD_SYNC_MAX_TRACES) answer 202 with the build job to poll."""
         spec = parse_build_request(request.data)
-        version, created = services.dataset_version_build(spec=spec, user=request.user,
-                                                          actor_label=_actor_label(request))
-        body = {**s.DatasetVersionSerializer(version).data, "created": created}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        answer = dataset_build_submit(spec=spec, user=request.user, actor_label=actor_label(request))
+        if answer.build is not None:
+            body = s.DatasetBuildSerializer(answer.build, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
+        body = {**s.DatasetVersionSerializer(answer.version).data, "created": answer.created}
+        return Response(body, status=status.HTTP_201_CREATED if answer.created else status.HTTP_200_OK)
+
+
+class DatasetBuildStatusView(APIView):
+    @extend_schema(responses=s.DatasetBuildSerializer)
+    def get(self, request, build_id):
+        build = selectors.dataset_build_get(user=request.user, build_id=build_id)
+        return Response(s.DatasetBuildSerializer(build, context={"request": request}).data)
 
 
 class DatasetExportView(APIView):
@@ -132,17 +139,17 @@ class DatasetIngestView(APIView):
             raise _server_path_refused()
         unknown = sorted(fields - {"file", "mode"})
         if unknown:
-            raise FieldValidationError({key: ["Unknown field; send 'file' and optionally 'mode'."] for key in unknown})
+            raise Invalid({key: ["Unknown field; send 'file' and optionally 'mode'."] for key in unknown})
         upload = request.FILES.get("file")
         if upload is None:
-            raise FieldValidationError({"file": ["Upload the NDJSON as a multipart field named 'file'."]})
+            raise Invalid({"file": ["Upload the NDJSON as a multipart field named 'file'."]})
         if upload.size > settings.INGEST_MAX_BYTES:
-            raise PayloadTooLarge(f"Upload is {upload.size} bytes; the limit is {settings.INGEST_MAX_BYTES} bytes.")
+            raise TooLarge(f"Upload is {upload.size} bytes; the limit is {settings.INGEST_MAX_BYTES} bytes.")
         return upload.chunks(), request.data.get("mode", default_mode)
 
 
-def _server_path_refused() -> FieldValidationError:
-    return FieldValidationError({"path": [
+def _server_path_refused() -> Invalid:
+    return Invalid({"path": [
         "Ingest never reads files on the server; send the NDJSON as the request body or a multipart field "
         "named 'file'."]})
 
@@ -182,10 +189,10 @@ class TunixSftManifestView(APIView):
         try:
             config = TrainConfig.from_dict(body.validated_data["config"])
         except ConfigError as exc:
-            raise FieldValidationError({f"config.{key}": messages for key, messages in exc.errors.items()}) from None
+            raise Invalid({f"config.{key}": messages for key, messages in exc.errors.items()}) from None
         split = body.validated_data["split"]
         if version.split_counts[split] == 0:
-            raise FieldValidationError({"split": [f"Split {split!r} of {version.pk} holds no traces."]})
+            raise Invalid({"split": [f"Split {split!r} of {version.pk} holds no traces."]})
         manifest = _training_manifest(request, version, split, config)
         text = "# tunix-rt training manifest\n" + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
         return HttpResponse(text, content_type="application/yaml; charset=utf-8")
@@ -235,7 +242,7 @@ class UngarGenerateView(APIView):
             return Response({"count": count, "seed": seed, "traces": generated.items, "manifest": generated.manifest})
         result = services.generated_traces_store(
             items=generated.items, approve_reason=f"generated by {GENERATOR} (seed {seed})" if approve else "",
-            user=request.user, actor_label=_actor_label(request))
+            user=request.user, actor_label=actor_label(request))
         return Response({"count": count, "seed": seed, "trace_ids": result["trace_ids"],
                          "created": len(result["created"]), "duplicates": result["duplicates"],
                          "approved": result["approved"], "manifest": generated.manifest},

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from apps.traces.models import Trace
 from apps.traces.services import trace_batch_create
-from conftest import make_trace_body
+from apps.traces.testing import make_trace_body
 
 
 def store_traces(n: int, *, status: str = "approved", user=None, meta: dict | None = None,

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from apps.core.exceptions import Conflict
+from apps.core.errors import Conflict
 from apps.datasets import services, storage
 from apps.datasets.models import DatasetItem, DatasetVersion
 from apps.datasets.spec import parse_build_request

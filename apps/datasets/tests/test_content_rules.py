@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from apps.core.exceptions import PayloadTooLarge
+from apps.core.errors import TooLarge
 from apps.datasets.content import ContentAccumulator, export_line, split_cuts, split_for, trace_line
 from apps.datasets.ingest import iter_lines
 from apps.datasets.selectors import balanced_quotas
@@ -78,5 +78,5 @@ def test_lines_split_on_newlines_across_chunk_borders():
 
 
 def test_a_runaway_line_stops_the_split_early():
-    with pytest.raises(PayloadTooLarge, match="Line 2"):
+    with pytest.raises(TooLarge, match="Line 2"):
         list(iter_lines([b"ok\n" + b"x" * 50, b"x" * 60], 100))

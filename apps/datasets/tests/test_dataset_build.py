@@ -160,7 +160,8 @@ def test_rebuilding_an_id_with_other_content_is_a_conflict(builder):
     response = _build(builder)
     assert response.status_code == 409
     body = response.json()
-    assert body["error"] == "dataset_exists" and body["existing_content_hash"] != body["requested_content_hash"]
+    assert body["error"] == "dataset_exists" and body["differs_in"] == "other traces"
+    assert body["existing_content_hash"] == DatasetVersion.objects.get(pk="unit-v1").content_hash
     assert DatasetItem.objects.filter(dataset_id="unit-v1").count() == 2
 
 

@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
+from apps.core.testing import key_client
 from apps.datasets import selectors
 from apps.datasets.models import DatasetVersion
 from apps.traces.services import trace_create
-from conftest import key_client
 
 from .factories import build_body, store_traces
 

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from apps.traces.models import Trace
-from conftest import make_trace_body
+from apps.traces.testing import make_trace_body
 
 INGEST = "/api/datasets/ingest"
 

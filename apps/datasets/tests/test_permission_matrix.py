@@ -1,118 +1,67 @@
-"""Every dataset, tunix and ungar endpoint gets the same checks: anonymous 401, a bad key 401, read key on a
-write 403, unknown or out-of-scope object 404, and the right key succeeds."""
+"""Every dataset, tunix and ungar endpoint gets the inherited checks of apps.core.testing.EndpointContract."""
 
 import json
-from dataclasses import dataclass
 
 import pytest
-from rest_framework.test import APIClient
 
-from apps.datasets.models import DatasetVersion
+from apps.core.testing import Endpoint, EndpointContract, key_client
+from apps.datasets.models import DatasetBuild, DatasetVersion
 from apps.datasets.services import dataset_version_build
 from apps.datasets.spec import parse_build_request
 from apps.traces.models import Trace
-from conftest import key_client, make_trace_body
+from apps.traces.testing import make_trace_body
 
 from .factories import store_traces
 
-KNOWN, UNKNOWN = "matrix-v1", "unknown-v0"
 
-
-def _ndjson():
+def _ndjson(ids):
     return (json.dumps(make_trace_body()) + "\n").encode()
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str  # {id} is filled with a dataset id
-    body: object = None  # dict, or a callable taking the dataset id
-    write: bool = False  # needs a write-scoped key
-    has_object: bool = False
-    actor: str = "trainer"  # persona whose key must succeed
-    content_type: str | None = None
-
-    def call(self, client, dataset_id):
-        url = self.path.format(id=dataset_id)
-        body = self.body(dataset_id) if callable(self.body) else self.body
-        if self.content_type:
-            return client.generic(self.method.upper(), url, body, content_type=self.content_type)
-        if body is None:
-            return getattr(client, self.method)(url)
-        return getattr(client, self.method)(url, body, format="json")
-
-
 ENDPOINTS = [
-    Endpoint("get", "/api/datasets"),
-    Endpoint("get", "/api/datasets/{id}", has_object=True),
-    Endpoint("get", "/api/datasets/{id}/export.jsonl?format=tunix_sft", has_object=True),
+    Endpoint("get", "/api/datasets", actor="trainer"),
+    Endpoint("get", "/api/datasets/{id}", has_object=True, actor="trainer"),
+    Endpoint("get", "/api/datasets/{id}/export.jsonl?format=tunix_sft", has_object=True, actor="trainer"),
     Endpoint("post", "/api/datasets/build", write=True, actor="curator",
              body={"dataset_name": "matrix", "dataset_version": "v2"}),
-    Endpoint("post", "/api/datasets/ingest", write=True, actor="owner", body=lambda _: _ndjson(),
+    Endpoint("get", "/api/datasets/builds/{build}", has_object=True, actor="trainer"),
+    Endpoint("post", "/api/datasets/ingest", write=True, actor="owner", body=_ndjson,
              content_type="application/x-ndjson"),
-    Endpoint("post", "/api/tunix/sft/export", body=lambda i: {"dataset_id": i}, has_object=True),
-    Endpoint("post", "/api/tunix/sft/manifest", body=lambda i: {"dataset_id": i}, has_object=True),
-    Endpoint("get", "/api/ungar/status"),
+    Endpoint("post", "/api/tunix/sft/export", body=lambda ids: {"dataset_id": ids["id"]}, has_object=True,
+             actor="trainer"),
+    Endpoint("post", "/api/tunix/sft/manifest", body=lambda ids: {"dataset_id": ids["id"]}, has_object=True,
+             actor="trainer"),
+    Endpoint("get", "/api/ungar/status", actor="trainer"),
     Endpoint("post", "/api/ungar/high-card-duel/generate", write=True, actor="owner", body={"count": 2}),
-    Endpoint("get", "/api/ungar/high-card-duel/export.jsonl?format=messages"),
+    Endpoint("get", "/api/ungar/high-card-duel/export.jsonl?format=messages", actor="trainer"),
 ]
-IDS = [f"{e.method.upper()} {e.path}" for e in ENDPOINTS]
 
 
 @pytest.fixture
-def dataset(db):
+def known(curator):
     store_traces(3)
-    version, _ = dataset_version_build(spec=parse_build_request({"dataset_name": "matrix", "dataset_version": "v1"}))
-    return version
+    dataset_version_build(spec=parse_build_request({"dataset_name": "matrix", "dataset_version": "v1"}))
+    build = DatasetBuild.objects.create(dataset_id="matrix-v9", request={}, requested_by=curator)
+    return {"id": "matrix-v1", "build": build.pk}
 
 
-def _counts():
-    return Trace.objects.count(), DatasetVersion.objects.count()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
-class TestEndpointContract:
-    def test_anonymous_is_401(self, endpoint, anon_client, dataset):
-        response = endpoint.call(anon_client, KNOWN)
-        assert response.status_code == 401
-        assert response.json()["error"] in ("not_authenticated", "authentication_failed")
-
-    def test_a_bad_key_is_401(self, endpoint, dataset):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION="Bearer trt_0000_not-a-real-secret")
-        assert endpoint.call(client, KNOWN).status_code == 401
-
-    def test_read_key_on_a_write_is_403(self, endpoint, dataset, request):
-        if not endpoint.write:
-            pytest.skip("read endpoint")
-        before = _counts()
-        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), "read"), KNOWN)
-        assert response.status_code == 403
-        assert response.json()["error"] == "permission_denied"
-        assert _counts() == before
-
-    def test_unknown_object_is_404(self, endpoint, dataset, request):
-        if not endpoint.has_object:
-            pytest.skip("no object in the request")
-        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), "write"), UNKNOWN)
-        assert response.status_code == 404
-        assert response.json()["error"] == "not_found"
-
-    def test_out_of_scope_object_is_404(self, endpoint, dataset, owner):
-        if not endpoint.has_object:
-            pytest.skip("no object in the request")
-        # A contributor sees only their own traces, so dataset versions (anyone's traces) are out of reach.
-        assert endpoint.call(key_client(owner, "write"), KNOWN).status_code == 404
-
-    def test_the_right_key_succeeds(self, endpoint, dataset, request):
-        scope = "write" if endpoint.write else "read"
-        response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), scope), KNOWN)
-        assert 200 <= response.status_code < 300, response.content
+@pytest.fixture
+def unknown(known):
+    return {"id": "unknown-v0", "build": "00000000-0000-4000-8000-000000000000"}
 
 
 @pytest.mark.django_db
-def test_a_contributor_cannot_build(owner, dataset):
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+class TestDatasetEndpoints(EndpointContract):
+    # A contributor sees only their own traces, so dataset versions (anyone's traces) are out of reach.
+    out_of_scope_actor = "owner"
+
+    def state(self):
+        return Trace.objects.count(), DatasetVersion.objects.count(), DatasetBuild.objects.count()
+
+
+@pytest.mark.django_db
+def test_a_contributor_cannot_build(owner, known):
     response = key_client(owner, "write").post("/api/datasets/build", {"dataset_name": "x", "dataset_version": "v1"},
                                                format="json")
     assert response.status_code == 403
@@ -120,15 +69,15 @@ def test_a_contributor_cannot_build(owner, dataset):
 
 
 @pytest.mark.django_db
-def test_a_viewer_reads_but_cannot_build(viewer, dataset):
+def test_a_viewer_reads_but_cannot_build(viewer, known):
     client = key_client(viewer, "write")
-    assert client.get(f"/api/datasets/{KNOWN}").status_code == 200
+    assert client.get("/api/datasets/matrix-v1").status_code == 200
     assert client.post("/api/datasets/build", {"dataset_name": "x", "dataset_version": "v1"},
                        format="json").status_code == 403
 
 
 @pytest.mark.django_db
-def test_a_trainer_may_build(trainer, dataset):
+def test_a_trainer_may_build(trainer, known):
     response = key_client(trainer, "write").post("/api/datasets/build",
                                                  {"dataset_name": "trainer", "dataset_version": "v1"}, format="json")
     assert response.status_code == 201, response.content

@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
+from apps.core.testing import key_client
 from apps.datasets.models import DatasetVersion
-from conftest import key_client
 from training.config import TrainConfig
 
 from .factories import build_body, store_traces

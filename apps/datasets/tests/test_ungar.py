@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from apps.core.testing import key_client
 from apps.traces.models import CurationEvent, Trace
-from conftest import key_client, make_trace_body
+from apps.traces.testing import make_trace_body
 from training.generators import generate
 
 from .factories import store_traces

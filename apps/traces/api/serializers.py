@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.traces.models import CurationEvent, Trace, TraceScore, TraceStatus
+from apps.traces.models import Trace, TraceScore, TraceStatus
 
 
 class StepSerializer(serializers.Serializer):
@@ -61,8 +61,3 @@ class TraceReviewSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[TraceStatus.APPROVED, TraceStatus.REJECTED, TraceStatus.NEEDS_REVIEW])
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
-
-class CurationEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = CurationEvent
-        fields = ["id", "created_at", "action", "from_status", "to_status", "reason", "actor_label", "tags_added"]

@@ -9,17 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import readcache
-from apps.core.exceptions import Conflict, FieldValidationError
-from apps.core.models import ApiKey
+from apps.core.authentication import actor_label
+from apps.core.errors import Conflict, Invalid
 from apps.traces import selectors, services
 from apps.traces.api import serializers as s
-
-
-def _actor_label(request) -> str:
-    if isinstance(request.auth, ApiKey):
-        return f"{request.user.get_username()} via key {request.auth.name}"
-    return request.user.get_username()
-
 
 # The list's filter parameters, read once: building the serializer per request costs more than a cache hit.
 LIST_FILTERS = tuple(s.TraceQuerySerializer().fields)
@@ -68,8 +61,10 @@ class TraceListCreateView(generics.ListAPIView):
     def post(self, request):
         trace, created = services.trace_create(data=request.data, user=request.user)
         if not created:
+            # The id only for a caller who may see that trace: anything else would reveal it.
+            visible = selectors.traces_visible_to(request.user).filter(pk=trace.pk).exists()
             raise Conflict("A trace with the same content is already stored.", code="duplicate",
-                           extra={"existing_id": str(trace.id)})
+                           extra={"existing_id": str(trace.id) if visible else None})
         return Response(s.TraceDetailSerializer(trace).data, status=status.HTTP_201_CREATED)
 
 
@@ -84,7 +79,7 @@ class TraceBatchView(APIView):
         body = request.data
         items = body.get("traces") if isinstance(body, dict) else body
         if isinstance(body, dict) and set(body) - {"traces"}:
-            raise FieldValidationError({key: ["Unknown field."] for key in sorted(set(body) - {"traces"})})
+            raise Invalid({key: ["Unknown field."] for key in sorted(set(body) - {"traces"})})
         result = services.trace_batch_create(items=items, user=request.user)
         return Response(
             {"created": len(result["created"]), "ids": result["created"], "duplicates": result["duplicates"]},
@@ -114,11 +109,12 @@ class TraceCompareView(APIView):
 class TraceScoreView(APIView):
     write_permission = "traces.add_tracescore"
 
-    @extend_schema(request=None, responses={201: s.TraceScoreSerializer})
+    @extend_schema(request=None, responses={201: s.TraceScoreSerializer, 200: s.TraceScoreSerializer})
     def post(self, request, trace_id):
         trace = selectors.trace_get(user=request.user, trace_id=trace_id)
-        score = services.trace_score(trace=trace)
-        return Response(s.TraceScoreSerializer(score).data, status=status.HTTP_201_CREATED)
+        score, created = services.trace_score(trace=trace)
+        return Response(s.TraceScoreSerializer(score).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class TraceReviewView(APIView):
@@ -131,6 +127,6 @@ class TraceReviewView(APIView):
         body.is_valid(raise_exception=True)
         trace = services.trace_review(
             trace=trace, to_status=body.validated_data["status"], reason=body.validated_data["reason"],
-            actor=request.user, actor_label=_actor_label(request),
+            actor=request.user, actor_label=actor_label(request),
         )
         return Response(s.TraceDetailSerializer(trace).data)

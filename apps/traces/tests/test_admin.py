@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from apps.core.models import ApiKey
 from apps.traces.models import CurationEvent, Trace
 from apps.traces.services import trace_create
-from conftest import make_trace_body
+from apps.traces.testing import make_trace_body
 
 CHANGELIST = "/admin/traces/trace/"
 

@@ -6,9 +6,10 @@ from django.contrib.auth.models import Group
 from django.core.checks import Warning as CheckWarning
 
 from apps.core.checks import check_read_cache_is_shared
+from apps.core.testing import key_client
 from apps.traces import services
 from apps.traces.models import Trace
-from conftest import key_client, make_trace_body
+from apps.traces.testing import make_trace_body
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 import pytest
 
 from apps.traces.scoring import structural_score
-from conftest import make_trace_body
+from apps.traces.testing import make_trace_body
 
 
 def test_a_false_arithmetic_claim_costs_points():
@@ -39,3 +39,24 @@ def test_compare_shows_both_sides_and_the_differences(write_client, trace_body):
     assert data["base"]["id"] == base and data["other"]["id"] == other
     assert data["diff"]["step_count_delta"] == -1
     assert data["diff"]["same_prompt"] is False
+
+
+@pytest.mark.django_db
+def test_the_scoring_task_delivered_twice_stores_one_score(owner):
+    from apps.traces.models import TraceScore
+    from apps.traces.services import trace_create
+    from apps.traces.tasks import trace_scores_compute_task
+
+    trace, _ = trace_create(data=make_trace_body(), user=owner)
+    trace_scores_compute_task.delay([str(trace.id)])
+    trace_scores_compute_task.delay([str(trace.id)])
+    assert TraceScore.objects.filter(trace=trace).count() == 1
+
+
+@pytest.mark.django_db
+def test_scoring_again_updates_the_one_row(write_client, trace_body):
+    trace_id = write_client.post("/api/traces", trace_body(), format="json").json()["id"]
+    first = write_client.post(f"/api/traces/{trace_id}/score")
+    again = write_client.post(f"/api/traces/{trace_id}/score")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]

@@ -1,5 +1,6 @@
 import pytest
 
+from apps.core.testing import key_client
 from apps.traces.models import CurationEvent, Trace, TraceScore
 from training.trace_schema import trace_content_hash
 
@@ -86,11 +87,12 @@ def test_one_bad_item_rejects_the_whole_batch(write_client, trace_body):
 
 
 @pytest.mark.django_db
-def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_client, trace_body, monkeypatch):
+def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_client, owner, trace_body,
+                                                                      monkeypatch):
     from apps.traces import services
 
     items = [trace_body() for _ in range(3)]
-    rival, _ = services.trace_create(data=items[1])
+    rival, _ = services.trace_create(data=items[1], user=owner)
     real_stored_ids = services.stored_ids_by_hash
     calls = []
 
@@ -105,3 +107,21 @@ def test_a_batch_racing_another_writer_reports_its_rows_as_duplicates(write_clie
     assert response.json()["created"] == 2
     assert response.json()["duplicates"] == [{"index": 1, "existing_id": str(rival.id)}]
     assert Trace.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_duplicate_of_a_trace_the_caller_cannot_see_hides_its_id(owner, outsider, trace_body):
+    body = trace_body()
+    key_client(owner).post("/api/traces", body, format="json")
+    response = key_client(outsider).post("/api/traces", body, format="json")
+    assert response.status_code == 409
+    assert response.json()["existing_id"] is None
+    batch = key_client(outsider).post("/api/traces/batch", [body], format="json").json()
+    assert batch["duplicates"] == [{"index": 0, "existing_id": None}]
+
+
+@pytest.mark.django_db
+def test_a_duplicate_of_a_trace_the_caller_can_see_names_it(owner, curator, trace_body):
+    body = trace_body()
+    trace_id = key_client(owner).post("/api/traces", body, format="json").json()["id"]
+    assert key_client(curator).post("/api/traces", body, format="json").json()["existing_id"] == trace_id

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from apps.traces.models import Trace
 from apps.traces.services import trace_create, trace_review
-from conftest import make_trace_body
+from apps.traces.testing import make_trace_body
 
 
 @pytest.fixture

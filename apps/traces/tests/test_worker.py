@@ -16,7 +16,6 @@ def test_a_real_worker_scores_a_batch_posted_through_the_api(write_client, trace
         try:
             wait_for(lambda: TraceScore.objects.filter(trace_id__in=ids).count() == 3, timeout=90)
         except AssertionError:
-            worker.terminate()
-            pytest.fail("worker did not score the traces:\n" + worker.communicate(timeout=30)[0][-4000:])
+            pytest.fail("worker did not score the traces:\n" + worker.output())
     scores = TraceScore.objects.filter(trace_id__in=ids)
     assert all(s.score == 100.0 for s in scores)

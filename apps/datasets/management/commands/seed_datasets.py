@@ -7,7 +7,7 @@ eval set is rewritten only when absent. Running it twice changes nothing.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.exceptions import Conflict
+from apps.core.errors import Conflict
 from apps.datasets import services, storage
 from apps.datasets.spec import parse_build_request
 from training.generators import generate
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         try:
             version, created = services.dataset_version_build(spec=parse_build_request(request), actor_label=ACTOR)
         except Conflict as exc:
-            self.stderr.write(f"{manifest['name']}-{manifest['version']}: left unchanged; {exc.detail}")
+            self.stderr.write(f"{manifest['name']}-{manifest['version']}: left unchanged; {exc.message}")
             return
         state = "built" if created else "unchanged"
         self.stdout.write(f"dataset {version.pk}: {state}, {version.trace_count} traces, {version.content_hash}")
