@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/tunixrt \
 
 DEMO_ENV := TUNIXRT_DEMO=1
 
-.PHONY: demo test bench lint serve worker beat web services clean
+.PHONY: demo test bench lint serve worker beat web asgi services clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,9 @@ demo: $(STAMP)
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py demo
 
+# The web app (uvicorn) and a worker with beat, on the embedded default (SQLite + a file-based queue).
 serve: $(STAMP)
-	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) scripts/serve.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -52,6 +53,10 @@ bench: $(STAMP) services
 WEB_WORKERS ?= 3
 web: $(STAMP)
 	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8000 --workers $(WEB_WORKERS) --worker-class sync
+# The run log stream (GET /api/tunix/runs/{id}/logs) is served here: async, so idle followers hold
+# no worker. Route that path to this server (proxy buffering off) and everything else to `make web`.
+asgi: $(STAMP)
+	$(VENV)/bin/uvicorn tunixrt.asgi:application --host 0.0.0.0 --port 8001 --workers 2
 worker: $(STAMP)
 	$(VENV)/bin/celery -A tunixrt worker -Q default,train,eval --concurrency 2 --loglevel INFO
 beat: $(STAMP)

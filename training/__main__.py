@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cancel-file", help="stop cleanly when this file exists")
     train.add_argument("--eval-data", help="held-out tunix_sft JSONL for eval_every losses")
     train.add_argument("--peak-flops", type=float, help="device peak FLOP/s for the MFU estimate")
+    train.add_argument("--parent-pid", type=int,
+                       help="die with this process (a launcher): SIGKILL when it exits, on Linux")
     gen = commands.add_parser("generate", help="generate from a trained run")
     gen.add_argument("--out", required=True, help="run folder to load")
     gen.add_argument("--prompt", required=True, action="append", help="user prompt (repeatable)")
@@ -56,10 +59,25 @@ def _print_json(value: dict) -> None:
     sys.stdout.flush()
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL us when our parent exits (Linux PR_SET_PDEATHSIG), so a launcher that
+    is killed never leaves a trainer behind writing into a run folder its retry will use."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        raise SystemExit(f"parent process {parent_pid} is gone; not training")
+
+
 def command_train(args) -> int:
     from training.engine import train
     from training.hooks import JsonEventHooks
 
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
     if not Path(args.data).is_file():
         raise InputError(f"--data {args.data!r} is not a file.")
     config = TrainConfig.from_yaml(args.config)

@@ -16,6 +16,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TUNIXRT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATASETS_DIR = Path(env_str("TUNIXRT_DATASETS_DIR", str(BASE_DIR / "datasets"))).resolve()
 RUNS_DIR = Path(env_str("TUNIXRT_RUNS_DIR", str(DATA_DIR / "runs"))).resolve()
+# Gemma weights live here; a run's `model_dir` names a folder inside it (never an arbitrary path).
+MODELS_DIR = Path(env_str("TUNIXRT_MODELS_DIR", str(DATA_DIR / "models"))).resolve()
 
 # Demo mode is the one place an insecure secret key is acceptable; the system check
 # `tunixrt.E001` refuses to start anything else with it.
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.traces",
     "apps.datasets",
+    "apps.runs",
     "apps.pipeline",
 ]
 
@@ -80,8 +83,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "tunixrt.sqlite3",
-            # In-process tasks and the web request share one file; wait for locks instead of failing.
-            "OPTIONS": {"timeout": 30},
+            # The web app, the worker and the launcher share one file: WAL lets readers work beside a
+            # writer, IMMEDIATE transactions take the write lock up front (no upgrade deadlocks), and
+            # a busy lock is waited for instead of failing.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -150,12 +156,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery. Without a broker URL, tasks run eagerly in the calling process (embedded default).
+# Celery. Without a broker URL the embedded default keeps its queue in files under the data folder
+# (kombu's filesystem transport): no server to run, and `make serve` starts a worker beside the web
+# app, so training never runs inside a web request. CELERY_TASK_ALWAYS_EAGER=1 runs tasks in-process.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-if CELERY_TASK_ALWAYS_EAGER:
-    # Never contacted while eager; named so Celery does not guess a default AMQP broker.
-    CELERY_BROKER_URL = "memory://localhost/"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+BROKER_DIR = DATA_DIR / "broker"
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "filesystem://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -172,6 +180,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(BROKER_DIR / "queue"),
+                                       "data_folder_out": str(BROKER_DIR / "queue"), "store_processed": False}
 BROKER_HEALTH_TIMEOUT_S = env_int("BROKER_HEALTH_TIMEOUT_S", 2, minimum=1)
 
 # Background jobs (apps/core/jobs.py): workers beat every JOB_HEARTBEAT_SECONDS; the reaper counts a
@@ -188,6 +200,12 @@ if JOB_STALE_SECONDS <= 2 * JOB_HEARTBEAT_SECONDS:
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "apps.core.tasks.jobs_reap_task", "schedule": JOB_REAP_INTERVAL_SECONDS},
 }
+# Training runs: a cancel escalates from the cancel file to SIGTERM and then SIGKILL, each after this grace.
+RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 5, minimum=1)
+# Live followers (the run log stream) are woken by Redis pub/sub when one is configured, else poll.
+NOTIFY_REDIS_URL = env_str("NOTIFY_REDIS_URL", CACHE_URL or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""))
+NOTIFY_POLL_SECONDS = env_int("NOTIFY_POLL_SECONDS", 2, minimum=1)
 # Builds that select more traces than this run as background jobs (202 + a status URL).
 DATASET_BUILD_SYNC_MAX_TRACES = env_int("DATASET_BUILD_SYNC_MAX_TRACES", 20_000, minimum=0)
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("apps.core.api.urls")),
     path("api/", include("apps.traces.api.urls")),
     path("api/", include("apps.datasets.api.urls")),
+    path("api/", include("apps.runs.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

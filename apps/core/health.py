@@ -1,6 +1,7 @@
 """Dependency probes used by /api/health and /api/redi/health."""
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +38,9 @@ def _broker_probe() -> dict:
         return {"ok": True, "mode": "in-process"}
     url = settings.CELERY_BROKER_URL
     timeout = settings.BROKER_HEALTH_TIMEOUT_S
+    if url.startswith("filesystem://"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        return {"ok": os.access(folder, os.W_OK), "mode": "filesystem", "pending_messages": len(os.listdir(folder))}
     if url.startswith(("redis://", "rediss://")):
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:

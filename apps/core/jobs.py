@@ -270,6 +270,9 @@ def _enqueue(kind: JobKind, pk) -> None:
     transaction.on_commit(lambda: kind.enqueue(pk))
 
 
-def jobs_reap_all(**options) -> dict:
-    """The reaper over every registered kind: {kind name: counts}."""
-    return {kind.name: job_reap(kind, **options) for kind in job_kinds()}
+def jobs_reap_all(*, kinds: list[str] | None = None, **options) -> dict:
+    """The reaper over every registered kind (or the named ones): {kind name: counts}."""
+    unknown = set(kinds or ()) - set(_KINDS)
+    if unknown:
+        raise ValueError(f"unknown job kind(s) {sorted(unknown)}; known: {sorted(_KINDS)}")
+    return {kind.name: job_reap(kind, **options) for kind in job_kinds() if not kinds or kind.name in kinds}

@@ -1,0 +1,168 @@
+"""Runs in the admin: a filterable list, and a run page with its config, live log tail, loss and
+learning-rate charts (server-rendered SVG, refreshed while the run is live), artifacts and a cancel
+button that asks for confirmation. Runs are started through the API (`POST /api/tunix/run`)."""
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.core.admin_paginator import EstimatedCountPaginator
+from apps.core.charts import Series, line_chart
+from apps.core.errors import DomainError
+from apps.core.models import ACTIVE_JOB_STATUSES
+from apps.runs import selectors, services
+from apps.runs.models import TrainingRun
+
+CANCEL_PERMISSION = "runs.cancel_trainingrun"
+
+
+class DatasetFilter(admin.SimpleListFilter):
+    title = parameter_name = "dataset"
+
+    def lookups(self, request, model_admin):
+        ids = (TrainingRun.objects.order_by("dataset_version_id").values_list("dataset_version_id", flat=True)
+               .distinct()[:100])
+        return [(i, i) for i in ids]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(dataset_version_id=self.value()) if self.value() else queryset
+
+
+def run_charts(run_id) -> str:
+    metrics = selectors.run_metrics(run_id, max_points=600)
+    loss = line_chart([Series("loss", metrics["step"], metrics["loss"]),
+                       Series("eval loss", metrics["step"], metrics["eval_loss"])], title="loss by step")
+    lr = line_chart([Series("learning rate", metrics["step"], metrics["lr"])], title="learning rate by step",
+                    height=160)
+    speed = line_chart([Series("tokens/s", metrics["step"], metrics["tokens_per_s"])], title="tokens/s by step",
+                       height=160)
+    return f'<div class="run-charts">{loss}{lr}{speed}</div>'
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["short_id", "status", "dataset_version_id", "model", "backend", "steps", "final_loss_display",
+                    "duration", "attempts", "queued_at"]
+    list_filter = ["status", "backend", "model", DatasetFilter, "queued_at"]
+    search_fields = ["=id", "dataset_version__id", "config_hash"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-queued_at"]
+    change_form_template = "admin/runs/trainingrun/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["id", "status", "dataset_link", "split", "backend", "model", "steps", "attempts",
+                           "final_loss", "tokens_per_s", "mfu_estimate", "duration", "error_code", "error"]}),
+        ("Provenance", {"classes": ["collapse"],
+                        "fields": ["config_pretty", "config_hash", "dataset_content_hash", "seed", "code_version",
+                                   "device", "timings", "created_by", "worker", "queued_at", "started_at",
+                                   "first_step_at", "finished_at", "heartbeat_at", "traceback"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    actions = ["cancel_runs"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    @admin.display(description="run", ordering="id")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    @admin.display(description="dataset")
+    def dataset_link(self, obj):
+        url = reverse("admin:datasets_datasetversion_change", args=[obj.dataset_version_id])
+        return format_html('<a href="{}">{}</a>', url, obj.dataset_version_id)
+
+    @admin.display(description="steps")
+    def steps(self, obj):
+        return f"{obj.steps_completed} / {obj.max_steps}"
+
+    @admin.display(description="attempt")
+    def attempts(self, obj):
+        return f"{obj.attempt} / {obj.max_attempts}"
+
+    @admin.display(description="final loss", ordering="final_loss")
+    def final_loss_display(self, obj):
+        return "—" if obj.final_loss is None else f"{obj.final_loss:.4f}"
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        seconds = obj.duration_seconds
+        return "—" if seconds is None else f"{seconds:,.0f} s"
+
+    @admin.display(description="config")
+    def config_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.config, indent=2, sort_keys=True))
+
+    def has_add_permission(self, request):
+        return False  # runs start through POST /api/tunix/run (validated, dry-run first)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and (obj is None or obj.status not in ACTIVE_JOB_STATUSES)
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    @admin.action(description="Cancel selected runs", permissions=["cancel"])
+    def cancel_runs(self, request, queryset):
+        cancelled = skipped = 0
+        for run in queryset:
+            try:
+                services.training_run_cancel(run=run)
+                cancelled += 1
+            except DomainError:
+                skipped += 1
+        self.message_user(request, f"Cancel requested for {cancelled} run(s); {skipped} had already finished.")
+
+    def get_urls(self):
+        return [
+            path("<uuid:run_id>/charts/", self.admin_site.admin_view(self.charts_view), name="runs_trainingrun_charts"),
+            path("<uuid:run_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="runs_trainingrun_cancel"),
+            *super().get_urls(),
+        ]
+
+    def _run(self, request, run_id) -> TrainingRun:
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is None or not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return run
+
+    def charts_view(self, request, run_id):
+        run = self._run(request, run_id)
+        return HttpResponse(run_charts(run.pk), content_type="text/html; charset=utf-8")
+
+    def cancel_view(self, request, run_id):
+        run = self._run(request, run_id)
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        change_url = reverse("admin:runs_trainingrun_change", args=[run.pk])
+        if request.method == "POST":
+            try:
+                services.training_run_cancel(run=run)
+                self.message_user(request, "Cancel requested; the run stops after its current step.")
+            except DomainError as exc:
+                self.message_user(request, exc.message, level=messages.WARNING)
+            return redirect(change_url)
+        context = {**self.admin_site.each_context(request), "title": "Cancel this training run?", "run": run,
+                   "opts": self.model._meta, "change_url": change_url}
+        return TemplateResponse(request, "admin/runs/trainingrun/cancel_confirmation.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = TrainingRun.objects.filter(pk=object_id).first()
+        extra = {}
+        if run is not None:
+            extra = {"run": run, "charts": run_charts(run.pk), "live": run.status in ACTIVE_JOB_STATUSES,
+                     "artifacts": selectors.run_artifacts(run)[:200],
+                     "logs_url": reverse("run-logs", kwargs={"run_id": run.pk}),
+                     "charts_url": reverse("admin:runs_trainingrun_charts", args=[run.pk]),
+                     "cancel_url": reverse("admin:runs_trainingrun_cancel", args=[run.pk]),
+                     "may_cancel": self.has_cancel_permission(request) and run.status in ACTIVE_JOB_STATUSES}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

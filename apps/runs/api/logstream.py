@@ -1,0 +1,111 @@
+"""The run log as Server-Sent Events: `log`, `metric`, `status` and `heartbeat` events.
+
+Every event carries `id: <log seq>.<metric step>`, so a client that reconnects with `Last-Event-ID`
+(or `since_seq` / `since_step`) resumes exactly after what it has: every line arrives once. The
+stream closes after the run reaches a final state and everything before it was sent.
+
+Under ASGI the stream is an async iterator that waits on a pub/sub notification between reads, so
+an idle follower holds no thread and runs no queries. Under WSGI (a sync worker) the same reads run
+in a loop that sleeps between polls and occupies its worker, which is why the production shape
+serves this path from the ASGI server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from apps.core.models import FINAL_JOB_STATUSES
+from apps.core.notify import Follower
+from apps.runs import selectors
+from apps.runs.launcher import run_topic
+
+HEARTBEAT_SECONDS = 15.0
+WSGI_POLL_SECONDS = 1.0
+MAX_STREAM_SECONDS = 3600.0  # clients reconnect with Last-Event-ID; long streams are recycled
+
+
+def parse_last_event_id(value: str | None) -> tuple[int, int] | None:
+    """`<seq>.<step>` → (seq, step); None when absent or malformed."""
+    if not value:
+        return None
+    seq, _, step = value.partition(".")
+    if not seq.isdigit() or not (step or "0").isdigit():
+        return None
+    return int(seq), int(step or 0)
+
+
+class LogStream:
+    """The reads and the event encoding, shared by the sync and async drivers."""
+
+    def __init__(self, run_id, since_seq: int, since_step: int, batch: int = 500):
+        self.run_id, self.seq, self.step, self.batch = run_id, since_seq, since_step, batch
+        self.status: dict | None = None
+        self.final_seen = False
+        self.done = False
+
+    def read(self) -> tuple[list[str], bool]:
+        """New events since the last read, and whether more are waiting (a full batch)."""
+        lines = selectors.log_lines_after(self.run_id, self.seq, self.batch)
+        metrics = selectors.metrics_after(self.run_id, self.step, self.batch)
+        events = []
+        for line in lines:
+            self.seq = line["seq"]
+            events.append(self._event("log", line))
+        for metric in metrics:
+            self.step = metric["step"]
+            events.append(self._event("metric", metric))
+        status = selectors.run_status(self.run_id) or {}
+        comparable = {key: value for key, value in status.items() if key != "heartbeat_at"}
+        if comparable != self.status:
+            self.status = comparable
+            events.append(self._event("status", status))
+        more = len(lines) == self.batch or len(metrics) == self.batch
+        # Done only after a read that began once the final status was already visible found nothing new.
+        if self.final_seen and not lines and not metrics:
+            self.done = True
+        self.final_seen = status.get("status") in FINAL_JOB_STATUSES
+        return events, more
+
+    def heartbeat(self) -> str:
+        return self._event("heartbeat", {"at": timezone.now(), "run_heartbeat_at": (self.status or {}).get(
+            "heartbeat_at")})
+
+    def _event(self, kind: str, data: dict) -> str:
+        payload = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+        return f"id: {self.seq}.{self.step}\nevent: {kind}\ndata: {payload}\n\n"
+
+
+async def async_events(stream: LogStream) -> AsyncIterator[str]:
+    started = time.monotonic()
+    yield "retry: 2000\n\n"
+    async with Follower(run_topic(stream.run_id)) as follower:
+        while not stream.done and time.monotonic() - started < MAX_STREAM_SECONDS:
+            events, more = await sync_to_async(stream.read)()
+            for event in events:
+                yield event
+            if more or stream.done:
+                continue
+            if stream.final_seen:
+                continue  # one more read to collect what was written just before the final status
+            if not await follower.wait(HEARTBEAT_SECONDS):
+                yield stream.heartbeat()
+
+
+def sync_events(stream: LogStream) -> Iterator[str]:
+    started, last_beat = time.monotonic(), time.monotonic()
+    yield "retry: 2000\n\n"
+    while not stream.done and time.monotonic() - started < MAX_STREAM_SECONDS:
+        events, more = stream.read()
+        yield from events
+        if more or stream.done or stream.final_seen:
+            continue
+        time.sleep(WSGI_POLL_SECONDS)
+        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            yield stream.heartbeat()

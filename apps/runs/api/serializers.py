@@ -1,0 +1,91 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.core.api.serializers import JobSerializerMixin
+from apps.core.models import JobStatus
+from apps.runs.models import RunArtifact, TrainingRun
+from training.config import BACKENDS
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """Documents POST /api/tunix/run; validation is apps.runs.services.training_run_plan."""
+
+    dataset_id = serializers.CharField(help_text="a dataset version id, e.g. dev-reasoning-v1")
+    config = serializers.JSONField(help_text="a TrainConfig (backend, model, max_steps, batch_size, …)")
+    dry_run = serializers.BooleanField(default=True, help_text="true: validate and report only")
+    split = serializers.ChoiceField(choices=["train", "val", "test"], default="train")
+    max_attempts = serializers.IntegerField(min_value=1, max_value=10, default=3)
+    auto_evaluate = serializers.BooleanField(default=True)
+
+
+class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    dataset_id = serializers.CharField(source="dataset_version_id", read_only=True)
+    url = serializers.SerializerMethodField()
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "url", *JobSerializerMixin.JOB_FIELDS, "cancel_requested", "dataset_id",
+                  "dataset_content_hash", "split", "backend", "model", "seed", "max_steps", "steps_completed",
+                  "final_loss", "tokens_per_s", "mfu_estimate", "duration_seconds", "created_by", "auto_evaluate"]
+
+    def get_url(self, obj) -> str:
+        return reverse("run-detail", kwargs={"run_id": obj.pk})
+
+
+class TrainingRunDetailSerializer(TrainingRunSerializer):
+    links = serializers.SerializerMethodField()
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "config", "config_hash", "final_metrics", "code_version",
+                  "device", "timings", "first_step_at", "links"]
+
+    def get_links(self, obj) -> dict:
+        kwargs = {"run_id": obj.pk}
+        return {name: reverse(f"run-{name}", kwargs=kwargs) for name in ("status", "logs", "metrics", "artifacts",
+                                                                          "cancel")} | {
+            "dataset": reverse("dataset-detail", kwargs={"dataset_id": obj.dataset_version_id})}
+
+
+class RunStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    attempt = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    steps_completed = serializers.IntegerField()
+    max_steps = serializers.IntegerField()
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested = serializers.BooleanField()
+    error_code = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+    final_loss = serializers.FloatField(allow_null=True)
+
+
+class RunListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    dataset = serializers.CharField(max_length=200, required=False)
+    backend = serializers.ChoiceField(choices=BACKENDS, required=False)
+    model = serializers.CharField(max_length=64, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class LogQuerySerializer(serializers.Serializer):
+    since_seq = serializers.IntegerField(min_value=0, required=False, default=0)
+    since_step = serializers.IntegerField(min_value=0, required=False, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=5000, required=False, default=500)
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    max_points = serializers.IntegerField(min_value=2, max_value=100_000, required=False)
+
+
+class RunArtifactSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RunArtifact
+        fields = ["name", "kind", "size_bytes", "sha256", "created_at", "download_url"]
+
+    def get_download_url(self, obj) -> str:
+        return reverse("run-artifact-download", kwargs={"run_id": obj.run_id, "name": obj.name})

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from apps.runs.launcher import training_run_launch
+
+
+@shared_task(name="apps.runs.tasks.training_run_task")
+def training_run_task(run_id: str) -> str | None:
+    return training_run_launch(run_id=run_id)

@@ -1,0 +1,144 @@
+"""Runs through a real Celery worker on the `train` queue (Redis broker, PostgreSQL): completion,
+a SIGKILL of the worker and its trainer mid-run with an exact resume, cancellation, and the log
+stream followed across a reconnect."""
+
+import os
+import re
+import time
+
+import pytest
+
+from apps.core.jobs import jobs_reap_all
+from apps.core.testing import celery_worker, key_client, wait_for
+from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
+
+from .conftest import tiny_config
+
+LONG = tiny_config(max_steps=600, checkpoint_every=25)
+
+
+def _start(client, dataset, config) -> TrainingRun:
+    response = client.post("/api/tunix/run", {"dataset_id": dataset.pk, "config": config, "dry_run": False},
+                           format="json")
+    assert response.status_code == 202, response.content
+    return TrainingRun.objects.get(pk=response.json()["id"])
+
+
+def _status(run) -> str:
+    return TrainingRun.objects.values_list("status", flat=True).get(pk=run.pk)
+
+
+def _last_step(run) -> int:
+    return RunMetric.objects.filter(run=run).order_by("-step").values_list("step", flat=True).first() or 0
+
+
+def _wait_done(run, worker, timeout=180):
+    try:
+        wait_for(lambda: _status(run) in ("completed", "failed", "cancelled"), timeout=timeout, interval=0.5)
+    except AssertionError:
+        pytest.fail(f"run {run.pk} still {_status(run)}:\n{worker.output()}")
+
+
+def _trainer_pid(run) -> int:
+    text = RunLogLine.objects.filter(run=run, text__startswith="trainer started").latest("seq").text
+    return int(re.search(r"pid (\d+)", text).group(1))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie (killed, not yet reaped by init) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[1].startswith("Z")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer, dataset):
+    client = key_client(trainer)
+    with celery_worker("train") as worker:
+        crashed = _start(client, dataset, LONG)
+        try:
+            wait_for(lambda: _last_step(crashed) >= 60, timeout=120, interval=0.2)
+        except AssertionError:
+            pytest.fail("no progress:\n" + worker.output())
+        trainer_pid = _trainer_pid(crashed)
+        worker.kill()
+    wait_for(lambda: _gone(trainer_pid), timeout=10)  # PR_SET_PDEATHSIG took the trainer down with it
+    assert _status(crashed) == "running" and _last_step(crashed) < 600
+
+    wait_for(lambda: jobs_reap_all(stale_seconds=2)["training_run"]["requeued"] == 1, timeout=30)
+    with celery_worker("train", purge=False) as worker:
+        _wait_done(crashed, worker)
+        reference = _start(client, dataset, LONG)
+        _wait_done(reference, worker)
+
+    crashed.refresh_from_db()
+    reference.refresh_from_db()
+    assert (crashed.status, crashed.attempt, crashed.steps_completed) == ("completed", 2, 600)
+    assert crashed.final_loss == reference.final_loss  # to the float
+    losses = list(RunMetric.objects.filter(run=crashed).order_by("step").values_list("step", "loss"))
+    assert losses == list(RunMetric.objects.filter(run=reference).order_by("step").values_list("step", "loss"))
+    seqs = list(RunLogLine.objects.filter(run=crashed).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert RunLogLine.objects.filter(run=crashed, text__contains="attempt 2 of 3").exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_running_run_is_cancelled_within_ten_seconds_and_keeps_its_checkpoint(trainer, dataset):
+    client = key_client(trainer)
+    with celery_worker("train") as worker:
+        run = _start(client, dataset, tiny_config(max_steps=100_000, checkpoint_every=1000))
+        try:
+            wait_for(lambda: _last_step(run) > 0, timeout=120, interval=0.2)
+        except AssertionError:
+            pytest.fail("no progress:\n" + worker.output())
+        asked = time.monotonic()
+        assert client.post(f"/api/tunix/runs/{run.pk}/cancel").status_code == 202
+        wait_for(lambda: _status(run) == "cancelled", timeout=10, interval=0.2)
+        waited = time.monotonic() - asked
+    run.refresh_from_db()
+    assert run.steps_completed > 0 and run.error_code == "cancelled", waited
+    assert RunArtifact.objects.filter(run=run, kind="checkpoint",
+                                      name__startswith=f"checkpoints/{run.steps_completed}/").exists()
+    assert client.post(f"/api/tunix/runs/{run.pk}/cancel").status_code == 409  # already finished
+
+
+def _events(response, stop_after: int | None = None) -> list[tuple[str, str]]:
+    """(id, event kind) pairs read from an SSE response, up to `stop_after` log events."""
+    found, logs, buffer = [], 0, ""
+    for chunk in response.streaming_content:
+        buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "event" in fields:
+                found.append((fields["id"], fields["event"], fields["data"]))
+                logs += fields["event"] == "log"
+        if stop_after is not None and logs >= stop_after:
+            break
+    response.close()
+    return found
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_follower_that_reconnects_with_last_event_id_gets_every_line_once(trainer, dataset):
+    import json
+
+    client = key_client(trainer)
+    with celery_worker("train") as worker:
+        run = _start(client, dataset, tiny_config(max_steps=300, checkpoint_every=50))
+        wait_for(lambda: RunLogLine.objects.filter(run=run).count() >= 3, timeout=120, interval=0.2)
+        first = _events(client.get(f"/api/tunix/runs/{run.pk}/logs"), stop_after=3)
+        last_id = first[-1][0]
+        rest = _events(client.get(f"/api/tunix/runs/{run.pk}/logs", HTTP_LAST_EVENT_ID=last_id))
+        _wait_done(run, worker)
+    seen = [json.loads(data)["seq"] for _, kind, data in first + rest if kind == "log"]
+    assert seen == list(RunLogLine.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    steps = [json.loads(data)["step"] for _, kind, data in first + rest if kind == "metric"]
+    assert steps == list(range(1, 301))
+    assert [kind for _, kind, _ in rest][-1] == "status" and '"completed"' in rest[-1][2]
