@@ -67,7 +67,8 @@ def _setup():
     for start in range(0, len(items), 1000):
         trace_batch_create(items=items[start:start + 1000])
     Trace.objects.update(status="approved")
-    dataset, _ = dataset_version_build(spec=parse_build_request({"dataset_name": "bench-runs", "dataset_version": "v1"}))
+    spec = parse_build_request({"dataset_name": "bench-runs", "dataset_version": "v1"})
+    dataset, _ = dataset_version_build(spec=spec)
     return user, token, dataset
 
 
@@ -120,8 +121,6 @@ def _start_uvicorn(db_name: str, port: int) -> subprocess.Popen:
 
 def metrics_ingest(user, dataset) -> dict:
     """The launcher's own relay path (Relay.metric + flush in its FLUSH_ROWS batches)."""
-    from django.utils import timezone
-
     from apps.runs.launcher import FLUSH_ROWS, Relay
 
     run = _submit(user, dataset, METRIC_ROWS, enqueue=False)
@@ -133,7 +132,6 @@ def metrics_ingest(user, dataset) -> dict:
             relay.flush()
     relay.flush()
     seconds = time.perf_counter() - started
-    del timezone
     points = 4 * METRIC_ROWS
     return {"rows": METRIC_ROWS, "points": points, "seconds": round(seconds, 3),
             "rows_per_s": round(METRIC_ROWS / seconds), "points_per_s": round(points / seconds),
