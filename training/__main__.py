@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="only the first N items")
     ev.add_argument("--max-new-tokens", type=int)
     ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--checkpoint-step", type=int, help="evaluate this checkpoint (default: the latest)")
+    ev.add_argument("--events", action="store_true",
+                    help="stream one JSON `prediction` event per item instead of writing files (for a launcher)")
+    ev.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
     return parser
 
 
@@ -141,13 +145,35 @@ def command_evaluate(args) -> int:
         raise InputError("No eval items left after --section/--limit.")
     if not (Path(args.out) / "run_config.json").exists():
         raise InputError(f"--out {args.out!r} is not a training run folder.")
-    report = evaluate(args.out, items, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
+    if args.events:
+        return _evaluate_events(args, items)
+    report = evaluate(args.out, items, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                      step=args.checkpoint_step)
     out = Path(args.out)
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as handle:
         for prediction in report["predictions"]:
             handle.write(json.dumps(prediction, sort_keys=True) + "\n")
     write_json_atomic(out / "eval_summary.json", report["summary"])
     _print_json(report["summary"])
+    return 0
+
+
+def _evaluate_events(args, items: list[dict]) -> int:
+    from training.evaluate import evaluate_stream
+
+    _print_json({"event": "log", "message": f"evaluating {len(items)} items"})
+    count = 0
+    try:
+        for batch in evaluate_stream(args.out, items, max_new_tokens=args.max_new_tokens,
+                                     batch_size=args.batch_size, step=args.checkpoint_step):
+            for prediction in batch:
+                _print_json({"event": "prediction", **prediction})
+            count += len(batch)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
+    _print_json({"event": "done", "status": "completed", "predictions": count})
     return 0
 
 

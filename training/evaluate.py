@@ -2,8 +2,8 @@
 
 Each eval item `{id, prompt, expected_answer, category, difficulty, section}` is rendered with the
 one chat renderer, generated greedily (KV cache), and judged with `training.judges`: answer
-accuracy (`answer_exact`) and format compliance (`format_ok`), overall and per category, section
-and difficulty.
+accuracy (`answer_exact`), format compliance (`format_ok`) and the reasoning's arithmetic
+(`reasoning_checks`), overall and per category, section and difficulty, with a bootstrap interval.
 """
 
 from __future__ import annotations
@@ -19,17 +19,28 @@ from training.run_files import RUN_CONFIG_FILE, read_json
 GROUP_KEYS = ("category", "section", "difficulty")
 
 
+def _rate(predictions: list[dict], key: str) -> float | None:
+    known = [p[key] for p in predictions if p.get(key) is not None]
+    return sum(known) / len(known) if known else None
+
+
 def _rates(predictions: list[dict]) -> dict:
-    count = len(predictions)
     return {
-        "count": count,
-        "answer_accuracy": sum(p["correct"] for p in predictions) / count if count else None,
-        "format_compliance": sum(p["format_ok"] for p in predictions) / count if count else None,
+        "count": len(predictions),
+        "answer_accuracy": _rate(predictions, "correct"),
+        "format_compliance": _rate(predictions, "format_ok"),
+        "reasoning_check_rate": _rate(predictions, "reasoning_ok"),
     }
 
 
 def summarize(predictions: list[dict]) -> dict:
+    """Rates overall and per category, section and difficulty, with a seeded 95 % bootstrap interval
+    of the answer accuracy (`answer_accuracy_ci`, see training.stats)."""
+    from training.stats import bootstrap_ci
+
     summary = _rates(predictions)
+    interval = bootstrap_ci([float(p["correct"]) for p in predictions])
+    summary["answer_accuracy_ci"] = list(interval) if interval else None
     for key in GROUP_KEYS:
         groups: dict[str, list[dict]] = defaultdict(list)
         for prediction in predictions:
@@ -41,21 +52,25 @@ def summarize(predictions: list[dict]) -> dict:
 
 
 def judge(item: dict, output: str) -> dict:
+    """The deterministic judges of SPEC §5 on one output (versions in judges.JUDGE_VERSIONS)."""
     from training import judges
 
+    checks = judges.reasoning_checks(output)
     return {
         "extracted_answer": judges.extract_answer(output),
         "correct": bool(judges.answer_exact(output, item["expected_answer"])),
         "format_ok": bool(judges.format_ok(output)),
+        "reasoning_ok": bool(checks["ok"]),
+        "reasoning": {"claims": checks["claims"], "false": checks["false"]},
     }
 
 
 def _builtin_texts(out_dir: Path, prompts: list[str], max_new_tokens: int, temperature: float, seed: int,
-                   batch_size: int):
+                   batch_size: int, step: int | None = None):
     """Yields (start index, generations, seconds) batch by batch."""
     from training.generate import generate_batch, load_model, prompt_length
 
-    loaded = load_model(out_dir)
+    loaded = load_model(out_dir, step)
     shared_len = prompt_length(loaded, prompts)
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
@@ -75,8 +90,13 @@ class TextGeneration:
 
 
 def _tunix_texts(out_dir: Path, prompts: list[str], max_new_tokens: int, temperature: float, seed: int,
-                 batch_size: int):
+                 batch_size: int, step: int | None = None):
     from training.backends import tunix_backend
+    from training.checkpoints import CheckpointStore
+
+    latest = CheckpointStore(out_dir, read_only=True).latest_step()
+    if step is not None and step != latest:
+        raise ValueError(f"The tunix backend evaluates its latest checkpoint ({latest}), not step {step}.")
 
     for start in range(0, len(prompts), batch_size):
         began = time.perf_counter()
@@ -92,11 +112,12 @@ def _run_config(out_dir: Path) -> dict:
     return read_json(path)
 
 
-def evaluate(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_new_tokens: int | None = None,
-             temperature: float = 0.0, seed: int = 0, batch_size: int = 16) -> dict:
-    """Generate for every item and judge it: `{"predictions": [...], "summary": {...}}`.
+def evaluate_stream(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_new_tokens: int | None = None,
+                    temperature: float = 0.0, seed: int = 0, batch_size: int = 16, step: int | None = None):
+    """Yields one list of judged predictions per generated batch, in item order.
 
-    Per-item latency is its batch's wall time divided by the batch size (items run batched)."""
+    Per-item latency is its batch's wall time divided by the batch size (items run batched). `step`
+    picks a checkpoint (default: the latest)."""
     out_dir = Path(model_dir_or_out_dir)
     if not eval_items:
         raise ValueError("No eval items to evaluate.")
@@ -104,13 +125,22 @@ def evaluate(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_ne
     max_new_tokens = max_new_tokens or int(run_config["config"]["max_seq_len"])
     generate_batches = _tunix_texts if run_config.get("backend") == "tunix" else _builtin_texts
     prompts = [render_prompt(item["prompt"]) for item in eval_items]
-    predictions = []
-    began = time.perf_counter()
     for start, generations, seconds in generate_batches(out_dir, prompts, max_new_tokens, temperature, seed,
-                                                        batch_size):
-        for item, generation in zip(eval_items[start : start + len(generations)], generations, strict=True):
-            predictions.append(_prediction(item, generation, seconds / batch_size))
+                                                        batch_size, step):
+        items = eval_items[start : start + len(generations)]
+        yield [_prediction(item, generation, seconds / batch_size)
+               for item, generation in zip(items, generations, strict=True)]
+
+
+def evaluate(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_new_tokens: int | None = None,
+             temperature: float = 0.0, seed: int = 0, batch_size: int = 16, step: int | None = None) -> dict:
+    """Generate for every item and judge it: `{"predictions": [...], "summary": {...}}`."""
+    began = time.perf_counter()
+    predictions = [prediction for batch in evaluate_stream(
+        model_dir_or_out_dir, eval_items, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+        batch_size=batch_size, step=step) for prediction in batch]
     summary = summarize(predictions)
+    max_new_tokens = max_new_tokens or int(_run_config(Path(model_dir_or_out_dir))["config"]["max_seq_len"])
     summary["generation"] = {
         "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed, "batch_size": batch_size,
         "wall_seconds": time.perf_counter() - began,

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.traces",
     "apps.datasets",
     "apps.runs",
+    "apps.evaluations",
     "apps.pipeline",
 ]
 
@@ -213,6 +214,11 @@ DATASET_BUILD_SYNC_MAX_TRACES = env_int("DATASET_BUILD_SYNC_MAX_TRACES", 20_000,
 REDIAI_MODE = env_str("REDIAI_MODE", "mock")
 REDIAI_BASE_URL = env_str("REDIAI_BASE_URL", "")
 REDIAI_HEALTH_TTL_S = env_int("REDIAI_HEALTH_TTL_S", 30, minimum=0)
+REDIAI_TIMEOUT_S = env_int("REDIAI_TIMEOUT_S", 30, minimum=1)
+# When a run completes, an evaluation of its final checkpoint on this eval set is queued (runs opt out
+# with auto_evaluate=false); empty turns it off. AUTO_EVAL_LIMIT > 0 evaluates only the first N items.
+AUTO_EVAL_SET = env_str("AUTO_EVAL_SET", "eval-v1")
+AUTO_EVAL_LIMIT = env_int("AUTO_EVAL_LIMIT", 0, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("apps.traces.api.urls")),
     path("api/", include("apps.datasets.api.urls")),
     path("api/", include("apps.runs.api.urls")),
+    path("api/", include("apps.evaluations.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

@@ -15,11 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +26,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.core.child import CancelEscalation, ChildProcess
 from apps.core.errors import Invalid
 from apps.core.jobs import JobCancelled, JobContext, JobLost, job_run
 from apps.core.notify import notify
@@ -64,9 +62,9 @@ def _train(run: TrainingRun, context: JobContext) -> dict:
     relay = Relay(run)
     relay.note(f"attempt {context.claim.attempt} of {run.max_attempts} claimed by {run.worker}")
     _export_inputs(run, paths, relay)
-    process = _start_trainer(run, paths)
-    relay.note(f"trainer started (pid {process.pid}): {run.backend} {run.model}, {run.max_steps} steps")
-    outcome = Follow(process, relay, context, paths).until_exit()
+    child = _start_trainer(run, paths)
+    relay.note(f"trainer started (pid {child.pid}): {run.backend} {run.model}, {run.max_steps} steps")
+    outcome = Follow(child, relay, context, paths).until_exit()
     storage.record_artifacts(run, paths)
     return _ending(run, paths, relay, outcome)
 
@@ -98,17 +96,14 @@ def _write_export(run: TrainingRun, split: str, target: Path) -> None:
     os.replace(partial, target)
 
 
-def _start_trainer(run: TrainingRun, paths: storage.RunPaths) -> subprocess.Popen:
+def _start_trainer(run: TrainingRun, paths: storage.RunPaths) -> ChildProcess:
     paths.cancel_file.unlink(missing_ok=True)  # a retry after a cancel request must not stop at once
     command = [sys.executable, "-m", "training", "train", "--config", str(paths.config),
                "--data", str(paths.train_data), "--out", str(paths.out), "--cancel-file", str(paths.cancel_file),
                "--parent-pid", str(os.getpid())]
     if paths.eval_data.exists():
         command += ["--eval-data", str(paths.eval_data)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # Its own process group, so a cancel can signal the trainer and anything it started.
-    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, bufsize=1)
+    return ChildProcess(command, cwd=settings.BASE_DIR)
 
 
 # --- relay ---------------------------------------------------------------------------------------
@@ -180,40 +175,24 @@ class Outcome:
 
 
 class Follow:
-    """Reads the trainer's stdout (JSON events) and stderr on two threads and relays them, beating
-    nothing itself (the job context's thread does) but watching for cancellation and a lost claim."""
+    """Relays the trainer's stdout (JSON events) and stderr, and watches for cancellation and a lost
+    claim (the job context's thread beats the heartbeat)."""
 
-    def __init__(self, process: subprocess.Popen, relay: Relay, context: JobContext, paths: storage.RunPaths):
-        self.process, self.relay, self.context, self.paths = process, relay, context, paths
-        self.queue: queue.Queue = queue.Queue()
-        self.readers = [threading.Thread(target=self._read, args=(stream, name), daemon=True)
-                        for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))]
+    def __init__(self, child: ChildProcess, relay: Relay, context: JobContext, paths: storage.RunPaths):
+        self.child, self.relay, self.context = child, relay, context
+        self.cancel = CancelEscalation(child, paths.cancel_file, relay.note)
         self.outcome = Outcome(returncode=0)
-        self.cancel_started: float | None = None
         self.cancel_checked = 0.0
 
-    def _read(self, stream, name: str) -> None:
-        for raw in stream:
-            self.queue.put((name, raw.rstrip("\n")))
-        self.queue.put((name, None))
-
     def until_exit(self) -> Outcome:
-        for reader in self.readers:
-            reader.start()
-        open_streams = 2
-        while open_streams:
-            try:
-                name, text = self.queue.get(timeout=0.2)
-            except queue.Empty:
-                name, text = None, None
-            if name is not None and text is None:
-                open_streams -= 1
-            elif text is not None:
-                self._take(name, text)
+        for line in self.child.lines():
+            if line is not None:
+                self._take(*line)
             if self.relay.due():
                 self.relay.flush()
             self._watch()
-        self.outcome.returncode = self.process.wait()
+        self.outcome.returncode = self.child.wait()
+        self.outcome.cancel_stage = self.cancel.stage
         self.relay.flush()
         return self.outcome
 
@@ -222,12 +201,8 @@ class Follow:
             self.outcome.stderr_tail = [*self.outcome.stderr_tail[-40:], text]
             self.relay.line("stderr", text)
             return
-        try:
-            event = json.loads(text)
-        except ValueError:
-            self.relay.line("trainer", text)
-            return
-        kind = event.get("event") if isinstance(event, dict) else None
+        event = parse_event(text)
+        kind = event.get("event") if event else None
         if kind == "step":
             self.relay.metric(event)
         elif kind == "log":
@@ -242,37 +217,24 @@ class Follow:
 
     def _watch(self) -> None:
         if self.context.lost:
-            self._signal(signal.SIGKILL)
+            self.child.signal(signal.SIGKILL)
             self.relay.flush()
             raise JobLost(f"run {self.relay.run.pk}: claim lost while training")
         now = time.monotonic()
-        if self.cancel_started is None and now - self.cancel_checked >= CANCEL_POLL_SECONDS:
+        if self.cancel.started is None and now - self.cancel_checked >= CANCEL_POLL_SECONDS:
             self.cancel_checked = now
             if TrainingRun.objects.filter(pk=self.relay.run.pk, cancel_requested=True).exists():
-                self.cancel_started = now
-                self.paths.cancel_file.touch()
-                self.outcome.cancel_stage = "file"
-                self.relay.note("cancel requested: asked the trainer to stop after its current step")
-        if self.cancel_started is not None:
-            self._escalate(now - self.cancel_started)
+                self.cancel.start("cancel requested")
+        self.cancel.tick()
 
-    def _escalate(self, waited: float) -> None:
-        grace = settings.RUN_CANCEL_GRACE_SECONDS
-        if waited >= 2 * grace and self.outcome.cancel_stage == "sigterm":
-            self.outcome.cancel_stage = "sigkill"
-            self.relay.note(f"trainer still running {waited:.0f}s after the cancel request: SIGKILL")
-            self._signal(signal.SIGKILL)
-        elif waited >= grace and self.outcome.cancel_stage == "file":
-            self.outcome.cancel_stage = "sigterm"
-            self.relay.note(f"trainer still running {waited:.0f}s after the cancel request: SIGTERM")
-            self._signal(signal.SIGTERM)
 
-    def _signal(self, signum: int) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
+def parse_event(text: str) -> dict | None:
+    """A JSON event line of the training CLI, or None for anything else."""
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 # --- the end -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import importlib.util
 import mimetypes
 
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.db.models import Count
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -106,7 +107,13 @@ class RunLogsView(APIView):
         if request.accepted_renderer.format != "sse":
             return self._page(run, *since, query.validated_data["limit"])
         stream = LogStream(run.pk, *since)
-        events = async_events(stream) if isinstance(request._request, ASGIRequest) else sync_events(stream)
+        if isinstance(request._request, ASGIRequest):
+            # This request's thread would keep its connection until the stream ends; the stream reads
+            # through short-lived ones instead.
+            connections.close_all()
+            events = async_events(stream)
+        else:
+            events = sync_events(stream)
         response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come

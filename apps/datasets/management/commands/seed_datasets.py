@@ -7,8 +7,9 @@ eval set is rewritten only when absent. Running it twice changes nothing.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, DomainError
 from apps.datasets import services, storage
+from apps.datasets.signals import eval_set_published
 from apps.datasets.spec import parse_build_request
 from training.generators import generate
 
@@ -66,6 +67,10 @@ class Command(BaseCommand):
         except FileExistsError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"eval set {dataset_id}: {state}, {len(generated.items)} items in {folder}")
+        try:
+            eval_set_published.send(sender=self.__class__, folder=folder)  # the evaluations app stores the items
+        except DomainError as exc:
+            raise CommandError(f"eval set {dataset_id}: {exc.message}") from exc
 
 
 

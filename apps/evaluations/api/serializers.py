@@ -1,0 +1,168 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.core.api.serializers import JobSerializerMixin
+from apps.evaluations.models import EvalSet, Evaluation, Prediction, RegressionBaseline, RegressionCheck
+
+
+class EvaluateRequestSerializer(serializers.Serializer):
+    """Documents POST /api/tunix/runs/{id}/evaluate; validation is services.evaluation_request."""
+
+    eval_set = serializers.CharField(help_text="a loaded eval set, e.g. eval-v1")
+    section = serializers.CharField(required=False, help_text="only items of this section")
+    limit = serializers.IntegerField(required=False, min_value=1, help_text="only the first N items")
+    judges = serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="answer_exact and format always run; add reasoning_checks, llm_judge")
+    checkpoint_step = serializers.IntegerField(required=False, min_value=1, help_text="default: the latest")
+    max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256)
+
+
+class EvaluationSerializer(JobSerializerMixin, serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    run_id = serializers.UUIDField(read_only=True, allow_null=True)
+    eval_set = serializers.CharField(source="eval_set_id", read_only=True)
+    ci = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Evaluation
+        fields = ["id", "url", *JobSerializerMixin.JOB_FIELDS, "run_id", "checkpoint_step", "eval_set",
+                  "eval_set_hash", "section", "limit", "judges", "judge_key", "generation", "item_count",
+                  "primary_score", "ci", "auto"]
+
+    def get_url(self, obj) -> str:
+        return reverse("evaluation-detail", kwargs={"evaluation_id": obj.pk})
+
+    def get_ci(self, obj) -> list | None:
+        return None if obj.ci_low is None else [obj.ci_low, obj.ci_high]
+
+
+class EvaluationDetailSerializer(EvaluationSerializer):
+    links = serializers.SerializerMethodField()
+
+    class Meta(EvaluationSerializer.Meta):
+        fields = [*EvaluationSerializer.Meta.fields, "metrics", "links"]
+
+    def get_links(self, obj) -> dict:
+        links = {"predictions": reverse("evaluation-predictions", kwargs={"evaluation_id": obj.pk})}
+        if obj.run_id:
+            links["run"] = reverse("run-detail", kwargs={"run_id": obj.run_id})
+        return links
+
+
+class LeaderboardRowSerializer(serializers.ModelSerializer):
+    rank = serializers.IntegerField()
+    evaluation_id = serializers.UUIDField(source="id")
+    evaluation_url = serializers.SerializerMethodField()
+    run_id = serializers.UUIDField(allow_null=True)
+    dataset_id = serializers.CharField(source="run.dataset_version_id", allow_null=True, default=None)
+    backend = serializers.CharField(source="run.backend", allow_null=True, default=None)
+    model = serializers.CharField(source="run.model", allow_null=True, default=None)
+    eval_set = serializers.CharField(source="eval_set_id")
+    group = serializers.SerializerMethodField()
+    ci = serializers.SerializerMethodField()
+    format_compliance = serializers.SerializerMethodField()
+    predictions_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Evaluation
+        fields = ["rank", "group", "evaluation_id", "evaluation_url", "eval_set", "run_id", "dataset_id", "backend",
+                  "model", "primary_score", "ci", "format_compliance", "item_count", "finished_at", "predictions_url"]
+
+    def get_group(self, obj) -> dict:
+        return {"eval_set_hash": obj.eval_set_hash, "judge_key": obj.judge_key, "section": obj.section,
+                "limit": obj.limit}
+
+    def get_ci(self, obj) -> list | None:
+        return None if obj.ci_low is None else [obj.ci_low, obj.ci_high]
+
+    def get_format_compliance(self, obj) -> float | None:
+        return obj.metrics.get("format_compliance")
+
+    def get_evaluation_url(self, obj) -> str:
+        return reverse("evaluation-detail", kwargs={"evaluation_id": obj.pk})
+
+    def get_predictions_url(self, obj) -> str:
+        return reverse("evaluation-predictions", kwargs={"evaluation_id": obj.pk})
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    eval_set = serializers.CharField(max_length=200, required=False)
+    dataset = serializers.CharField(max_length=200, required=False)
+    backend = serializers.ChoiceField(choices=["builtin", "tunix"], required=False)
+    section = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    item_id = serializers.CharField(source="item.item_id")
+    prompt = serializers.CharField(source="item.prompt")
+    expected_answer = serializers.CharField(source="item.expected_answer")
+    category = serializers.CharField(source="item.category")
+    section = serializers.CharField(source="item.section")
+    difficulty = serializers.CharField(source="item.difficulty")
+
+    class Meta:
+        model = Prediction
+        fields = ["item_id", "prompt", "expected_answer", "category", "section", "difficulty", "raw_output",
+                  "extracted_answer", "correct", "format_ok", "reasoning_ok", "reasoning_details", "llm_judge",
+                  "output_tokens", "stopped", "latency_s"]
+
+
+class PredictionQuerySerializer(serializers.Serializer):
+    correct = serializers.BooleanField(required=False, allow_null=True, default=None)
+    category = serializers.CharField(max_length=64, required=False)
+    section = serializers.CharField(max_length=64, required=False)
+    difficulty = serializers.CharField(max_length=32, required=False)
+
+
+class EvalSetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EvalSet
+        fields = ["id", "name", "version", "content_hash", "item_count"]
+
+
+class BaselineSerializer(serializers.ModelSerializer):
+    eval_set = serializers.CharField(source="eval_set_id", read_only=True)
+    evaluation_id = serializers.UUIDField(read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegressionBaseline
+        fields = ["id", "name", "metric", "eval_set", "evaluation_id", "value", "lower_is_better", "tolerance",
+                  "tolerance_mode", "created_by", "created_at"]
+
+    def get_value(self, obj) -> float | None:
+        from apps.evaluations.selectors import metric_value
+
+        return metric_value(obj.evaluation.metrics, obj.metric)
+
+
+class BaselineRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    metric = serializers.CharField(default="answer_accuracy")
+    evaluation_id = serializers.UUIDField()
+    lower_is_better = serializers.BooleanField(default=False)
+    tolerance = serializers.FloatField(min_value=0, default=0.0)
+    tolerance_mode = serializers.ChoiceField(choices=["absolute", "relative"], default="absolute")
+
+
+class CheckRequestSerializer(serializers.Serializer):
+    baseline = serializers.CharField(help_text="the baseline's name")
+    evaluation_id = serializers.UUIDField(required=False)
+    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation")
+
+
+class CheckSerializer(serializers.ModelSerializer):
+    baseline = serializers.CharField(source="baseline.name")
+    evaluation_id = serializers.UUIDField()
+    paired_ci = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RegressionCheck
+        fields = ["id", "result", "baseline", "evaluation_id", "metric", "baseline_value", "current_value", "delta",
+                  "delta_pct", "paired_ci", "paired_items", "details", "created_by", "created_at"]
+
+    def get_paired_ci(self, obj) -> list | None:
+        return None if obj.paired_ci_low is None else [obj.paired_ci_low, obj.paired_ci_high]

@@ -1,0 +1,125 @@
+"""Evaluation reads: visibility, metrics recomputed from stored predictions, the leaderboard,
+predictions with filters, and the per-item values a regression check pairs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import Rank
+
+from apps.core.errors import NotFound
+from apps.core.models import JobStatus
+from apps.core.visibility import visible_to
+from apps.evaluations.models import Evaluation, Prediction
+from training.evaluate import summarize
+
+VIEW_ALL_PERMISSION = "evaluations.view_evaluation"
+# A leaderboard ranks evaluations together only when all of these are equal: the same eval-set
+# content, the same judges at the same versions, and the same slice of items.
+COMPARABLE = ("eval_set_hash", "judge_key", "section", "limit")
+PER_ITEM_FIELD = {"answer_accuracy": "correct", "format_compliance": "format_ok",
+                  "reasoning_check_rate": "reasoning_ok"}
+
+
+def evaluations_visible_to(user) -> QuerySet[Evaluation]:
+    return visible_to(user, Evaluation.objects.all(), view_all_permission=VIEW_ALL_PERMISSION)
+
+
+def evaluation_get(*, user, evaluation_id) -> Evaluation:
+    try:
+        evaluation_id = uuid.UUID(str(evaluation_id))
+    except ValueError:
+        raise NotFound("No such evaluation.") from None
+    evaluation = evaluations_visible_to(user).select_related("run", "eval_set").filter(pk=evaluation_id).first()
+    if evaluation is None:
+        raise NotFound("No such evaluation.")
+    return evaluation
+
+
+def latest_run_evaluation(*, user, run) -> Evaluation:
+    evaluation = evaluations_visible_to(user).filter(run=run).select_related("eval_set").order_by(
+        "-queued_at").first()
+    if evaluation is None:
+        raise NotFound(f"Run {run.pk} has no evaluation yet.")
+    return evaluation
+
+
+def _prediction_rows(evaluation: Evaluation) -> list[dict]:
+    rows = (Prediction.objects.filter(evaluation=evaluation).order_by("item__position")
+            .values("correct", "format_ok", "reasoning_ok", "stopped", "llm_judge", "item__category",
+                    "item__section", "item__difficulty"))
+    return [{"correct": r["correct"], "format_ok": r["format_ok"], "reasoning_ok": r["reasoning_ok"],
+             "stopped": r["stopped"], "llm_judge": r["llm_judge"], "category": r["item__category"],
+             "section": r["item__section"], "difficulty": r["item__difficulty"]} for r in rows]
+
+
+def evaluation_metrics(evaluation: Evaluation) -> dict:
+    """Every metric of an evaluation, computed from its stored predictions in item order (so the
+    seeded bootstrap interval is reproducible): what is stored when it completes, and what a check
+    of the stored metrics recomputes."""
+    predictions = _prediction_rows(evaluation)
+    metrics = summarize(predictions)
+    judged = [p["llm_judge"] for p in predictions if p["llm_judge"]]
+    if judged:
+        scores = [j["score"] for j in judged if j.get("score") is not None]
+        metrics["llm_judge"] = {"mode": judged[0].get("mode"), "mean_score": sum(scores) / len(scores) if scores
+                                else None, "scored": len(scores), "errors": len(judged) - len(scores)}
+    return metrics
+
+
+def metric_value(metrics: dict, path: str) -> float | None:
+    """A number from metrics by dotted path (`answer_accuracy`, `by_category.arithmetic.answer_accuracy`)."""
+    value = metrics
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def paired_item_values(baseline: Evaluation, current: Evaluation, metric: str):
+    """(baseline values, current values) per shared item for a per-item metric, or None.
+
+    `answer_accuracy`, `format_compliance` and `reasoning_check_rate` are means of a per-item 0/1,
+    overall or within `by_<group>.<value>.`; items scored by both evaluations are paired."""
+    *group, rate = metric.split(".")
+    field = PER_ITEM_FIELD.get(rate)
+    if field is None or len(group) not in (0, 2) or (group and not group[0].startswith("by_")):
+        return None
+    filters = {f"item__{group[0][3:]}": group[1]} if group else {}
+
+    def values(evaluation):
+        return dict(Prediction.objects.filter(evaluation=evaluation, **filters).exclude(**{f"{field}__isnull": True})
+                    .values_list("item_id", field))
+
+    base, now = values(baseline), values(current)
+    shared = sorted(set(base) & set(now))
+    return [float(base[i]) for i in shared], [float(now[i]) for i in shared]
+
+
+def leaderboard(*, user, filters: dict) -> QuerySet[Evaluation]:
+    """Completed evaluations, each ranked only among comparable ones (COMPARABLE), best first."""
+    evaluations = (evaluations_visible_to(user).filter(status=JobStatus.COMPLETED, primary_score__isnull=False)
+                   .select_related("run", "eval_set"))
+    if filters.get("eval_set"):
+        evaluations = evaluations.filter(eval_set_id=filters["eval_set"])
+    if filters.get("dataset"):
+        evaluations = evaluations.filter(run__dataset_version_id=filters["dataset"])
+    if filters.get("backend"):
+        evaluations = evaluations.filter(run__backend=filters["backend"])
+    if "section" in filters:
+        evaluations = evaluations.filter(section=filters["section"])
+    ranked = evaluations.annotate(rank=Window(Rank(), partition_by=[F(key) for key in COMPARABLE],
+                                              order_by=F("primary_score").desc()))
+    return ranked.order_by("eval_set_id", *COMPARABLE, "rank", "-queued_at")
+
+
+def predictions(*, evaluation: Evaluation, filters: dict) -> QuerySet[Prediction]:
+    rows = Prediction.objects.filter(evaluation=evaluation).select_related("item").order_by("item__position")
+    if "correct" in filters:
+        rows = rows.filter(correct=filters["correct"])
+    for key in ("category", "section", "difficulty"):
+        if filters.get(key):
+            rows = rows.filter(**{f"item__{key}": filters[key]})
+    return rows

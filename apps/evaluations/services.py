@@ -1,0 +1,291 @@
+"""Evaluation writes: loading eval sets, requesting evaluations (by hand or when a run completes),
+and regression baselines and checks.
+
+A request is validated completely before anything is stored (the run has completed, the eval set,
+section, limit, judges, checkpoint and generation settings exist and fit), then the evaluation is
+stored `queued` and its task is sent after the commit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.errors import Conflict, Invalid
+from apps.core.models import JobStatus
+from apps.evaluations import judges as judge_registry
+from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
+from apps.evaluations.selectors import metric_value, paired_item_values
+from apps.runs.models import RunArtifact, TrainingRun
+from training.run_files import file_sha256
+from training.stats import paired_bootstrap_ci
+
+logger = logging.getLogger(__name__)
+
+REQUEST_KEYS = ("eval_set", "section", "limit", "judges", "checkpoint_step", "max_new_tokens", "batch_size")
+MAX_NEW_TOKENS_LIMIT = 4096
+BATCH_SIZE_LIMIT = 256
+
+
+# --- eval sets -----------------------------------------------------------------------------------
+
+def eval_set_load(*, folder: Path) -> tuple[EvalSet, str]:
+    """Store the eval set in `folder` (items.jsonl + manifest.json); returns (set, created|unchanged).
+
+    Eval sets are immutable: the file must match its manifest's hash, and a stored set of the same id
+    with another hash is a Conflict (scores on the old items would silently stop being comparable)."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    content_hash = file_sha256(folder / "items.jsonl")
+    if content_hash != manifest.get("content_hash"):
+        raise Conflict(f"{folder / 'items.jsonl'} does not match its manifest's content hash.",
+                       code="eval_set_corrupt")
+    set_id = manifest.get("dataset_id") or folder.name
+    stored = EvalSet.objects.filter(pk=set_id).first()
+    if stored is not None:
+        if stored.content_hash != content_hash:
+            raise Conflict(f"Eval set {set_id!r} is stored with other items; publish a new version instead.",
+                           code="eval_set_exists")
+        return stored, "unchanged"
+    lines = (folder / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    items = [json.loads(line) for line in lines if line.strip()]
+    name, _, version = set_id.rpartition("-")
+    with transaction.atomic():
+        eval_set = EvalSet.objects.create(id=set_id, name=name or set_id, version=version, content_hash=content_hash,
+                                          item_count=len(items), manifest=manifest)
+        EvalItem.objects.bulk_create([
+            EvalItem(eval_set=eval_set, item_id=item["id"], position=position, prompt=item["prompt"],
+                     expected_answer=str(item["expected_answer"]), category=item.get("category") or "",
+                     difficulty=item.get("difficulty") or "", section=item.get("section") or "")
+            for position, item in enumerate(items)], batch_size=1000)
+    return eval_set, "created"
+
+
+# --- evaluations ---------------------------------------------------------------------------------
+
+def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False) -> Evaluation:
+    """Validate an evaluation request for a completed run and queue it."""
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
+              for key in sorted(set(data) - set(REQUEST_KEYS), key=str)}
+    eval_set = _eval_set(data.get("eval_set"), errors)
+    section = _section(eval_set, data.get("section"), errors)
+    limit = _bounded(data, "limit", 1, eval_set.item_count if eval_set else None, errors)
+    max_new_tokens = _bounded(data, "max_new_tokens", 1, MAX_NEW_TOKENS_LIMIT, errors)
+    batch_size = _bounded(data, "batch_size", 1, BATCH_SIZE_LIMIT, errors) or 16
+    checkpoint_step = _bounded(data, "checkpoint_step", 1, None, errors)
+    try:
+        judges = judge_registry.judge_set(data.get("judges"))
+    except Invalid as exc:
+        errors.update(exc.detail)
+    if errors:
+        raise Invalid(errors)
+    _check_run(run, checkpoint_step)
+    items = eval_set.items.filter(section=section) if section else eval_set.items.all()
+    count = min(items.count(), limit) if limit else items.count()
+    with transaction.atomic():
+        evaluation = Evaluation.objects.create(
+            run=run, checkpoint_step=checkpoint_step, eval_set=eval_set, eval_set_hash=eval_set.content_hash,
+            section=section or "", limit=limit, judges=judges, judge_key=judge_registry.judge_key(judges),
+            generation={"max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0, "batch_size": batch_size},
+            item_count=count, progress_total=count, auto=auto,
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        transaction.on_commit(functools.partial(enqueue_evaluation, evaluation.pk))
+    return evaluation
+
+
+def _eval_set(value, errors: dict) -> EvalSet | None:
+    if not isinstance(value, str) or not value:
+        errors["eval_set"] = ["Give the id of a loaded eval set, e.g. 'eval-v1'."]
+        return None
+    eval_set = EvalSet.objects.filter(pk=value).first()
+    if eval_set is None:
+        known = ", ".join(EvalSet.objects.values_list("id", flat=True)) or "none (run manage.py seed_datasets)"
+        errors["eval_set"] = [f"No eval set {value!r}; loaded: {known}."]
+    return eval_set
+
+
+def _section(eval_set: EvalSet | None, value, errors: dict) -> str | None:
+    if value in (None, "") or eval_set is None:
+        return None
+    sections = sorted(set(eval_set.items.values_list("section", flat=True)))
+    if value not in sections:
+        errors["section"] = [f"{eval_set.pk} has no section {value!r}; it has {', '.join(sections)}."]
+    return value
+
+
+def _bounded(data: dict, key: str, low: int, high: int | None, errors: dict) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or value < low or (high is not None and value > high):
+        errors[key] = [f"Must be an integer from {low}" + (f" to {high}." if high is not None else " up.")]
+        return None
+    return value
+
+
+def _check_run(run: TrainingRun, checkpoint_step: int | None) -> None:
+    if run.status != JobStatus.COMPLETED:
+        raise Conflict(f"Run {run.pk} is {run.status}; only a completed run can be evaluated.",
+                       code="run_not_completed", extra={"status": run.status})
+    if checkpoint_step is not None and not RunArtifact.objects.filter(
+            run=run, name__startswith=f"checkpoints/{checkpoint_step}/").exists():
+        steps = sorted({int(name.split("/")[1]) for name in RunArtifact.objects.filter(
+            run=run, kind="checkpoint").values_list("name", flat=True)})
+        raise Invalid({"checkpoint_step": [f"Run {run.pk} kept no checkpoint at step {checkpoint_step}; "
+                                           f"it has {steps}."]})
+
+
+def enqueue_evaluation(evaluation_id) -> None:
+    from apps.evaluations.tasks import evaluation_task
+
+    evaluation_task.delay(str(evaluation_id))
+
+
+def evaluation_queue_for_completed_run(*, run_id, status: str) -> Evaluation | None:
+    """The runs app's `training_run_finished` signal: evaluate a completed run's final checkpoint on
+    AUTO_EVAL_SET unless the run opted out; a missing eval set is logged on the run, not an error."""
+    if status != JobStatus.COMPLETED or not settings.AUTO_EVAL_SET:
+        return None
+    run = TrainingRun.objects.filter(pk=run_id, auto_evaluate=True).first()
+    if run is None or run.evaluations.filter(auto=True).exists():
+        return None  # opted out, or already queued by an earlier delivery
+    request = {"eval_set": settings.AUTO_EVAL_SET}
+    if settings.AUTO_EVAL_LIMIT:
+        request["limit"] = settings.AUTO_EVAL_LIMIT
+    try:
+        return evaluation_request(run=run, data=request, user=run.created_by, auto=True)
+    except (Invalid, Conflict) as exc:
+        logger.warning("auto-evaluation of run %s skipped: %s", run_id, exc.message)
+        return None
+
+
+# --- regression ----------------------------------------------------------------------------------
+
+BASELINE_KEYS = ("name", "metric", "evaluation_id", "lower_is_better", "tolerance", "tolerance_mode")
+
+
+def baseline_create(*, data, user=None) -> RegressionBaseline:
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: [f"Unknown field; allowed: {', '.join(BASELINE_KEYS)}."]
+              for key in sorted(set(data) - set(BASELINE_KEYS), key=str)}
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        errors["name"] = ["Give a name of 1 to 120 characters."]
+    elif RegressionBaseline.objects.filter(name=name).exists():
+        errors["name"] = [f"A baseline named {name!r} exists; baselines are immutable, use another name."]
+    evaluation = _completed_evaluation(data.get("evaluation_id"), errors)
+    metric = data.get("metric", "answer_accuracy")
+    if not isinstance(metric, str) or (evaluation is not None and metric_value(evaluation.metrics, metric) is None):
+        errors["metric"] = [f"The evaluation has no numeric metric {metric!r} (e.g. answer_accuracy, "
+                            "format_compliance, by_category.<name>.answer_accuracy)."]
+    tolerance = data.get("tolerance", 0.0)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+        errors["tolerance"] = ["Must be a number >= 0."]
+    mode = data.get("tolerance_mode", "absolute")
+    if mode not in ("absolute", "relative"):
+        errors["tolerance_mode"] = ["Must be 'absolute' or 'relative'."]
+    lower_is_better = data.get("lower_is_better", False)
+    if not isinstance(lower_is_better, bool):
+        errors["lower_is_better"] = ["Must be true or false."]
+    if errors:
+        raise Invalid(errors)
+    return RegressionBaseline.objects.create(
+        name=name, metric=metric, eval_set=evaluation.eval_set, evaluation=evaluation,
+        lower_is_better=lower_is_better, tolerance=float(tolerance), tolerance_mode=mode,
+        created_by=user if user is not None and user.is_authenticated else None)
+
+
+def _completed_evaluation(evaluation_id, errors: dict, key: str = "evaluation_id") -> Evaluation | None:
+    evaluation = Evaluation.objects.filter(pk=evaluation_id).select_related("eval_set").first() \
+        if _is_uuid(evaluation_id) else None
+    if evaluation is None:
+        errors[key] = [f"No evaluation {evaluation_id!r}."]
+        return None
+    if evaluation.status != JobStatus.COMPLETED:
+        errors[key] = [f"Evaluation {evaluation.pk} is {evaluation.status}, not completed."]
+        return None
+    return evaluation
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def regression_check(*, baseline: RegressionBaseline, evaluation: Evaluation, user=None) -> RegressionCheck:
+    """Compare `evaluation` with the baseline's evaluation on the baseline's metric; stored, with the
+    paired bootstrap interval of the per-item difference when both scored the same items."""
+    errors: dict = {}
+    if evaluation.status != JobStatus.COMPLETED:
+        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} is {evaluation.status}, not completed."]
+    elif evaluation.eval_set_hash != baseline.evaluation.eval_set_hash:
+        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} ran on other eval-set content than the baseline "
+                                   f"({evaluation.eval_set_id}); the scores are not comparable."]
+    elif metric_value(evaluation.metrics, baseline.metric) is None:
+        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} has no metric {baseline.metric!r}."]
+    if errors:
+        raise Invalid(errors)
+    base_value = metric_value(baseline.evaluation.metrics, baseline.metric)
+    current = metric_value(evaluation.metrics, baseline.metric)
+    delta = current - base_value
+    worse_by = delta if baseline.lower_is_better else -delta
+    allowed = baseline.tolerance * (abs(base_value) if baseline.tolerance_mode == "relative" else 1.0)
+    paired = paired_item_values(baseline.evaluation, evaluation, baseline.metric)
+    interval = paired_bootstrap_ci(paired[0], paired[1]) if paired and paired[0] else None
+    return RegressionCheck.objects.create(
+        baseline=baseline, evaluation=evaluation, metric=baseline.metric,
+        result="fail" if worse_by > allowed + 1e-12 else "pass", baseline_value=base_value, current_value=current,
+        delta=delta, delta_pct=(delta / base_value * 100) if base_value else None,
+        paired_ci_low=interval[0] if interval else None, paired_ci_high=interval[1] if interval else None,
+        paired_items=len(paired[0]) if paired else 0,
+        details={"allowed_regression": allowed, "worse_by": worse_by, "lower_is_better": baseline.lower_is_better,
+                 "tolerance": baseline.tolerance, "tolerance_mode": baseline.tolerance_mode,
+                 "baseline_evaluation": str(baseline.evaluation_id)},
+        created_by=user if user is not None and user.is_authenticated else None)
+
+
+def regression_check_request(*, data, user=None) -> RegressionCheck:
+    """`{"baseline": name, "evaluation_id": …}` or `{"baseline": name, "run_id": …}` (the run's latest
+    completed evaluation on the baseline's eval set) → a stored check."""
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: ["Unknown field; allowed: baseline, evaluation_id, run_id."]
+              for key in sorted(set(data) - {"baseline", "evaluation_id", "run_id"}, key=str)}
+    baseline = RegressionBaseline.objects.select_related("evaluation").filter(name=data.get("baseline")).first() \
+        if isinstance(data.get("baseline"), str) else None
+    if baseline is None:
+        errors["baseline"] = [f"No regression baseline named {data.get('baseline')!r}."]
+    if ("evaluation_id" in data) == ("run_id" in data):
+        errors["evaluation_id"] = ["Give exactly one of evaluation_id or run_id."]
+    if errors:
+        raise Invalid(errors)
+    evaluation = _evaluation_to_check(data, baseline, errors)
+    if errors:
+        raise Invalid(errors)
+    return regression_check(baseline=baseline, evaluation=evaluation, user=user)
+
+
+def _evaluation_to_check(data: dict, baseline: RegressionBaseline, errors: dict) -> Evaluation | None:
+    if "evaluation_id" in data:
+        return _completed_evaluation(data["evaluation_id"], errors)
+    if not _is_uuid(data["run_id"]):
+        errors["run_id"] = [f"No run {data['run_id']!r}."]
+        return None
+    evaluation = (Evaluation.objects.filter(run_id=data["run_id"], eval_set=baseline.eval_set,
+                                            status=JobStatus.COMPLETED).order_by("-finished_at").first())
+    if evaluation is None:
+        errors["run_id"] = [f"Run {data['run_id']} has no completed evaluation on {baseline.eval_set_id}."]
+    return evaluation

@@ -1,0 +1,28 @@
+"""Evaluations with given per-item outcomes, stored without generating (for the leaderboard and
+regression tests); their metrics come from the stored predictions like a real evaluation's."""
+
+from django.utils import timezone
+
+from apps.evaluations import judges
+from apps.evaluations.models import Evaluation, Prediction
+from apps.evaluations.selectors import evaluation_metrics
+
+
+def scored_evaluation(run, eval_set, correct: list[bool], *, format_ok: list[bool] | None = None,
+                      judge_names=("answer_exact", "format")) -> Evaluation:
+    judge_set = judges.judge_set(list(judge_names))
+    items = list(eval_set.items.order_by("position"))[: len(correct)]
+    evaluation = Evaluation.objects.create(
+        run=run, eval_set=eval_set, eval_set_hash=eval_set.content_hash, judges=judge_set,
+        judge_key=judges.judge_key(judge_set), item_count=len(items), status="completed",
+        finished_at=timezone.now(), limit=len(items) if len(items) < eval_set.item_count else None)
+    format_ok = format_ok or [True] * len(items)
+    Prediction.objects.bulk_create([
+        Prediction(evaluation=evaluation, item=item, raw_output="x", correct=ok, format_ok=fmt)
+        for item, ok, fmt in zip(items, correct, format_ok, strict=True)])
+    metrics = evaluation_metrics(evaluation)
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        metrics=metrics, primary_score=metrics["answer_accuracy"], ci_low=metrics["answer_accuracy_ci"][0],
+        ci_high=metrics["answer_accuracy_ci"][1])
+    evaluation.refresh_from_db()
+    return evaluation
