@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tunixrt.env import env_bool, env_int, env_list, env_str
+from tunixrt.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TUNIXRT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.runs",
     "apps.evaluations",
+    "apps.registry",
     "apps.pipeline",
 ]
 
@@ -172,7 +173,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "apps.runs.tasks.*": {"queue": "train"},
+    "apps.runs.tasks.sweeps_advance_task": {"queue": "default"},
+    "apps.runs.tasks.training_run_task": {"queue": "train"},
     "apps.evaluations.tasks.*": {"queue": "eval"},
 }
 CELERY_TASK_ACKS_LATE = True
@@ -200,6 +202,7 @@ if JOB_STALE_SECONDS <= 2 * JOB_HEARTBEAT_SECONDS:
         "or healthy jobs would be reaped between two beats.")
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "apps.core.tasks.jobs_reap_task", "schedule": JOB_REAP_INTERVAL_SECONDS},
+    "advance-sweeps": {"task": "apps.runs.tasks.sweeps_advance_task", "schedule": 60},
 }
 # Training runs: a cancel escalates from the cancel file to SIGTERM and then SIGKILL, each after this grace.
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 5, minimum=1)
@@ -219,6 +222,9 @@ REDIAI_TIMEOUT_S = env_int("REDIAI_TIMEOUT_S", 30, minimum=1)
 # with auto_evaluate=false); empty turns it off. AUTO_EVAL_LIMIT > 0 evaluates only the first N items.
 AUTO_EVAL_SET = env_str("AUTO_EVAL_SET", "eval-v1")
 AUTO_EVAL_LIMIT = env_int("AUTO_EVAL_LIMIT", 0, minimum=0)
+# Moving a model's `champion` alias needs the candidate's answer accuracy to be at most this much
+# below the current champion's on the same eval set (absolute; 0 = no worse).
+CHAMPION_TOLERANCE = env_float("CHAMPION_TOLERANCE", 0.0, minimum=0.0)
 
 LOGGING = {
     "version": 1,

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("apps.datasets.api.urls")),
     path("api/", include("apps.runs.api.urls")),
     path("api/", include("apps.evaluations.api.urls")),
+    path("api/", include("apps.registry.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

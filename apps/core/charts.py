@@ -142,3 +142,25 @@ def interval_chart(rows: list[tuple[str, float, float, float]], *, title: str, w
         if _finite(value):
             body.append(f'<circle cx="{x(value):.1f}" cy="{y}" r="4" fill="{PALETTE[0]}"/>')
     return _svg(width, height, title, body)
+
+
+def scatter_chart(xs: list, ys: list, *, title: str, x_label: str, width: int = 320, height: int = 200,
+                  log_x: bool = False, highlight: int | None = None) -> str:
+    """Points (x, y), e.g. a sweep's metric against one parameter; `highlight` marks one point (the best)."""
+    points = [(i, x, y) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+              if _finite(x) and _finite(y) and (not log_x or x > 0)]
+    if not points:
+        return _empty(width, height, title, "no finished trials yet")
+    transform = math.log10 if log_x else (lambda v: v)
+    px, py = [transform(p[1]) for p in points], [p[2] for p in points]
+    xpad = (max(px) - min(px)) * 0.08 or 1
+    ypad = (max(py) - min(py)) * 0.08 or abs(max(py)) * 0.08 or 1
+    frame = _Frame(width, height, (min(px) - xpad, max(px) + xpad), (min(py) - ypad, max(py) + ypad))
+    body = frame.axes(f"{x_label} (log10)" if log_x else x_label)
+    for (index, x, y), tx in zip(points, px, strict=True):
+        best = index == highlight
+        body.append(f'<circle cx="{frame.x(tx):.1f}" cy="{frame.y(y):.1f}" r="{6 if best else 4}" '
+                    f'fill="{PALETTE[1] if best else PALETTE[0]}" fill-opacity="0.8"><title>trial {index}: '
+                    f"{escape(str(x))} → {y:.4g}</title></circle>")
+    body.append(f'<text x="{frame.left + 6}" y="{frame.top + 10}" {FONT}>{escape(title)}</text>')
+    return _svg(width, height, title, body)

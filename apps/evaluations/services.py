@@ -150,19 +150,25 @@ def enqueue_evaluation(evaluation_id) -> None:
 
 def evaluation_queue_for_completed_run(*, run_id, status: str) -> Evaluation | None:
     """The runs app's `training_run_finished` signal: evaluate a completed run's final checkpoint on
-    AUTO_EVAL_SET unless the run opted out; a missing eval set is logged on the run, not an error."""
-    if status != JobStatus.COMPLETED or not settings.AUTO_EVAL_SET:
+    its auto_eval_set (or AUTO_EVAL_SET) unless the run opted out; a missing eval set is logged (and
+    fails the run's sweep trial, if it is one), not an error."""
+    if status != JobStatus.COMPLETED or not (settings.AUTO_EVAL_SET or TrainingRun.objects.filter(
+            pk=run_id).exclude(auto_eval_set="").exists()):
         return None
     run = TrainingRun.objects.filter(pk=run_id, auto_evaluate=True).first()
     if run is None or run.evaluations.filter(auto=True).exists():
         return None  # opted out, or already queued by an earlier delivery
-    request = {"eval_set": settings.AUTO_EVAL_SET}
-    if settings.AUTO_EVAL_LIMIT:
-        request["limit"] = settings.AUTO_EVAL_LIMIT
+    request = {"eval_set": run.auto_eval_set or settings.AUTO_EVAL_SET}
+    limit = run.auto_eval_limit or settings.AUTO_EVAL_LIMIT
+    if limit:
+        request["limit"] = limit
     try:
         return evaluation_request(run=run, data=request, user=run.created_by, auto=True)
     except (Invalid, Conflict) as exc:
         logger.warning("auto-evaluation of run %s skipped: %s", run_id, exc.message)
+        from apps.runs.sweeps import sweep_trial_report
+
+        sweep_trial_report(run_id=run_id, failure=f"auto-evaluation skipped: {exc.message}")
         return None
 
 

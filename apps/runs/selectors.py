@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 from apps.core.visibility import visible_to
-from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
+from apps.runs.models import RunArtifact, RunLogLine, RunMetric, SweepJob, TrainingRun
 
 VIEW_ALL_PERMISSION = "runs.view_trainingrun"
 METRIC_COLUMNS = ("step", "loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
@@ -82,3 +82,21 @@ def run_artifact(run: TrainingRun, name: str) -> RunArtifact:
     if artifact is None:
         raise NotFound(f"Run {run.pk} has no artifact {name!r}.")
     return artifact
+
+
+SWEEP_VIEW_PERMISSION = "runs.view_sweepjob"
+
+
+def sweeps_visible_to(user) -> QuerySet[SweepJob]:
+    return visible_to(user, SweepJob.objects.all(), view_all_permission=SWEEP_VIEW_PERMISSION)
+
+
+def sweep_get(*, user, sweep_id) -> SweepJob:
+    try:
+        sweep_id = uuid.UUID(str(sweep_id))
+    except ValueError:
+        raise NotFound("No such sweep.") from None
+    sweep = sweeps_visible_to(user).select_related("best_trial__run").filter(pk=sweep_id).first()
+    if sweep is None:
+        raise NotFound("No such sweep.")
+    return sweep

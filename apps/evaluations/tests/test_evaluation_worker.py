@@ -13,7 +13,13 @@ from apps.runs.models import TrainingRun
 from .conftest import make_eval_set
 
 MANY = [(f"What is {20 + i} + {i % 7}?", str(20 + i + i % 7), "arithmetic", "in_distribution")
-        for i in range(48)]
+        for i in range(120)]
+
+
+def _started_or_over(evaluation_id) -> bool:
+    if Prediction.objects.filter(evaluation_id=evaluation_id).exists():
+        return True
+    return Evaluation.objects.get(pk=evaluation_id).status in ("completed", "failed", "cancelled")
 
 
 def _final(model, pk, worker, timeout=240):
@@ -51,22 +57,23 @@ def test_a_killed_evaluation_finishes_with_one_prediction_per_item(trainer, comp
     make_eval_set(name="many", items=MANY)
     with celery_worker("eval") as worker:  # started first: a worker's start empties its queues
         response = key_client(trainer).post(f"/api/tunix/runs/{completed_run.pk}/evaluate",
-                                            {"eval_set": "many-v1", "batch_size": 2, "max_new_tokens": 96},
+                                            {"eval_set": "many-v1", "batch_size": 1, "max_new_tokens": 128},
                                             format="json")
         assert response.status_code == 202, response.content
         evaluation_id = response.json()["id"]
         try:
-            wait_for(lambda: 0 < Evaluation.objects.get(pk=evaluation_id).progress_done < 48, timeout=120,
-                     interval=0.2)
+            wait_for(lambda: _started_or_over(evaluation_id), timeout=120, interval=0.1)
         except AssertionError:
             pytest.fail("no progress:\n" + worker.output())
         worker.kill()
+    evaluation = Evaluation.objects.get(pk=evaluation_id)
+    assert evaluation.status == "running", (evaluation.status, evaluation.error, worker.output())
     stored_before = Prediction.objects.filter(evaluation_id=evaluation_id).count()
-    assert 0 < stored_before < 48
+    assert 0 < stored_before < 120
     wait_for(lambda: jobs_reap_all(stale_seconds=2)["evaluation"]["requeued"] == 1, timeout=30)
     with celery_worker("eval", purge=False) as worker:
         evaluation = _final(Evaluation, evaluation_id, worker)
     assert (evaluation.status, evaluation.attempt) == ("completed", 2), evaluation.error
     predictions = Prediction.objects.filter(evaluation=evaluation)
-    assert predictions.count() == 48 == predictions.values("item").distinct().count()
-    assert evaluation.metrics["count"] == 48
+    assert predictions.count() == 120 == predictions.values("item").distinct().count()
+    assert evaluation.metrics["count"] == 120

@@ -1,0 +1,105 @@
+"""The registry in the admin: models with their versions, aliases and alias history; a version page
+with its provenance and files; and the lineage page that walks leaderboard row → evaluation → model
+version → run → dataset version → traces and their curation events."""
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.registry import selectors
+from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class VersionInline(admin.TabularInline):
+    model = ModelVersion
+    extra = 0
+    can_delete = False
+    fields = ["version_link", "source_run", "checkpoint_step", "accuracy", "size_bytes", "created_at"]
+    readonly_fields = fields
+    ordering = ["-number"]
+
+    @admin.display(description="version")
+    def version_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:registry_modelversion_change", args=[obj.pk]),
+                           obj.label)
+
+    @admin.display(description="answer accuracy")
+    def accuracy(self, obj):
+        value = (obj.metrics or {}).get("answer_accuracy")
+        return "—" if value is None else f"{value:.1%}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AliasInline(admin.TabularInline):
+    model = ModelAlias
+    extra = 0
+    can_delete = False
+    fields = ["name", "version", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AliasEventInline(admin.TabularInline):
+    model = AliasEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "alias", "outcome", "from_version", "to_version", "actor_label", "forced", "reason",
+              "regression_check"]
+    readonly_fields = fields
+    ordering = ["-at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(ReadOnly):
+    list_display = ["name", "description", "created_by", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["name", "description", "created_by", "created_at"]
+    inlines = [AliasInline, VersionInline, AliasEventInline]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnly):
+    list_display = ["__str__", "source_run", "checkpoint_step", "dataset_version", "created_at"]
+    list_filter = ["model", "backend"]
+    list_select_related = ["model"]
+    fields = ["model", "label", "lineage_link", "source_run", "checkpoint_step", "backend", "model_preset",
+              "config_hash", "dataset_version", "dataset_content_hash", "code_version", "size_bytes", "metrics",
+              "metrics_evaluation", "created_by", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="lineage")
+    def lineage_link(self, obj):
+        return format_html('<a href="{}">run → dataset → traces → curation events</a>',
+                           reverse("admin:registry_modelversion_lineage", args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<uuid:version_id>/lineage/", self.admin_site.admin_view(self.lineage_view),
+                     name="registry_modelversion_lineage"), *super().get_urls()]
+
+    def lineage_view(self, request, version_id):
+        version = selectors.version_get(user=request.user, version_id=version_id)
+        offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
+        lineage = selectors.version_lineage(version, trace_offset=offset, trace_limit=50)
+        context = {**self.admin_site.each_context(request), "title": f"Lineage of {version}", "version": version,
+                   "lineage": lineage, "opts": self.model._meta, "next_offset": offset + 50,
+                   "previous_offset": max(0, offset - 50)}
+        return TemplateResponse(request, "admin/registry/modelversion/lineage.html", context)

@@ -1,0 +1,112 @@
+"""Registry reads, and lineage both ways (SPEC §6, §8).
+
+Forward: model version → run → dataset version → its traces (a page at a time) → their curation
+events, and the run's evaluations. Reverse: trace → dataset versions holding it → runs trained on
+them → model versions promoted from those runs. Each walk is a fixed number of queries whatever the
+size of the dataset (tests assert the counts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from django.db.models import QuerySet
+
+from apps.core.errors import NotFound
+from apps.core.models import JobStatus
+from apps.core.visibility import visible_to
+from apps.datasets.models import DatasetItem, DatasetVersion
+from apps.evaluations.models import Evaluation
+from apps.registry.models import AliasEvent, ModelVersion, RegisteredModel
+from apps.runs.selectors import runs_visible_to
+from apps.traces.models import CurationEvent
+from apps.traces.selectors import trace_get
+
+VIEW_ALL_PERMISSION = "registry.view_registeredmodel"
+LINEAGE_LIST_LIMIT = 200
+
+
+def models_visible_to(user) -> QuerySet[RegisteredModel]:
+    return visible_to(user, RegisteredModel.objects.all(), view_all_permission=VIEW_ALL_PERMISSION)
+
+
+def model_get(*, user, model_ref) -> RegisteredModel:
+    """By numeric id or by name."""
+    models = models_visible_to(user)
+    model = (models.filter(pk=int(model_ref)) if str(model_ref).isdigit() else models.filter(name=model_ref)).first()
+    if model is None:
+        raise NotFound(f"No model {model_ref!r}.")
+    return model
+
+
+def versions_visible_to(user) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(model__in=models_visible_to(user))
+
+
+def version_get(*, user, version_id) -> ModelVersion:
+    try:
+        version_id = uuid.UUID(str(version_id))
+    except ValueError:
+        raise NotFound("No such model version.") from None
+    version = (versions_visible_to(user).select_related("model", "source_run", "metrics_evaluation")
+               .filter(pk=version_id).first())
+    if version is None:
+        raise NotFound("No such model version.")
+    return version
+
+
+def alias_history(model: RegisteredModel) -> QuerySet[AliasEvent]:
+    return (AliasEvent.objects.filter(model=model).select_related("from_version", "to_version", "regression_check")
+            .order_by("-at", "-id"))
+
+
+def version_lineage(version: ModelVersion, *, trace_offset: int = 0, trace_limit: int = 50) -> dict:
+    """The version's provenance down to a page of the exact traces it was trained on, with their
+    curation events (7 queries)."""
+    run = version.source_run
+    dataset = DatasetVersion.objects.defer("manifest").get(pk=version.dataset_version_id)
+    evaluations = list(Evaluation.objects.filter(run=run, status=JobStatus.COMPLETED).order_by("-finished_at")
+                       .values("id", "eval_set_id", "primary_score", "ci_low", "ci_high", "finished_at")[:50])
+    items = list(DatasetItem.objects.filter(dataset_id=dataset.pk).order_by("position").select_related("trace")
+                 .only("position", "split", "trace__id", "trace__prompt", "trace__status", "trace__content_hash")
+                 [trace_offset:trace_offset + trace_limit])
+    events = defaultdict(list)
+    for event in CurationEvent.objects.filter(trace_id__in=[item.trace_id for item in items]).order_by(
+            "trace_id", "created_at", "id").values("trace_id", "action", "from_status", "to_status", "actor_label",
+                                                   "reason", "created_at"):
+        events[event.pop("trace_id")].append(event)
+    return {
+        "model_version": {"id": version.pk, "model": version.model.name, "label": version.label,
+                          "checkpoint_step": version.checkpoint_step},
+        "run": {"id": run.pk, "status": run.status, "backend": run.backend, "model": run.model,
+                "config_hash": run.config_hash, "final_loss": run.final_loss},
+        "dataset_version": {"id": dataset.pk, "content_hash": dataset.content_hash,
+                            "trace_count": dataset.trace_count, "created_by": dataset.created_by_id},
+        "evaluations": evaluations,
+        "traces": {"count": dataset.trace_count, "offset": trace_offset, "limit": trace_limit, "results": [
+            {"id": item.trace_id, "position": item.position, "split": item.split, "status": item.trace.status,
+             "prompt": item.trace.prompt[:200], "content_hash": item.trace.content_hash,
+             "curation_events": events.get(item.trace_id, [])} for item in items]},
+    }
+
+
+def trace_lineage(*, user, trace_id) -> dict:
+    """Everything trained on a trace: dataset versions, runs, model versions (4 queries)."""
+    trace = trace_get(user=user, trace_id=trace_id)
+    dataset_ids = list(DatasetItem.objects.filter(trace=trace).order_by("dataset_id")
+                       .values_list("dataset_id", flat=True)[:LINEAGE_LIST_LIMIT])
+    runs = list(runs_visible_to(user).filter(dataset_version_id__in=dataset_ids).order_by("-queued_at")
+                .values("id", "dataset_version_id", "status", "backend", "model", "final_loss")[:LINEAGE_LIST_LIMIT])
+    versions = list(versions_visible_to(user).filter(source_run_id__in=[run["id"] for run in runs])
+                    .order_by("model__name", "-number")
+                    .values("id", "model__name", "label", "source_run_id", "metrics__answer_accuracy")
+                    [:LINEAGE_LIST_LIMIT])
+    return {
+        "trace": {"id": trace.pk, "status": trace.status, "content_hash": trace.content_hash},
+        "dataset_versions": dataset_ids,
+        "runs": runs,
+        "model_versions": [{"id": v["id"], "model": v["model__name"], "label": v["label"],
+                            "source_run_id": v["source_run_id"], "answer_accuracy": v["metrics__answer_accuracy"]}
+                           for v in versions],
+    }

@@ -1,0 +1,259 @@
+"""Registry writes: models, promotion of a completed run to a version, alias moves behind the
+champion gate, and keeping a version's metrics on its run's latest evaluation."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from apps.core.errors import Conflict, Forbidden, Invalid
+from apps.core.models import JobStatus
+from apps.evaluations.models import Evaluation, RegressionBaseline, RegressionCheck
+from apps.evaluations.selectors import COMPARABLE
+from apps.evaluations.services import regression_check
+from apps.registry import storage
+from apps.registry.models import AliasEvent, Blob, ModelAlias, ModelVersion, ModelVersionFile, RegisteredModel
+from apps.runs.models import TrainingRun
+from apps.runs.selectors import runs_visible_to
+from apps.runs.storage import RunPaths
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+CHAMPION = "champion"
+
+
+def registered_model_create(*, data, user=None) -> RegisteredModel:
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: ["Unknown field; allowed: name, description."] for key in sorted(set(data) - {"name", "description"},
+                                                                                   key=str)}
+    name, description = data.get("name"), data.get("description", "")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        errors["name"] = ["Use 1-120 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."]
+    if not isinstance(description, str) or len(description) > 5000:
+        errors["description"] = ["Must be text of at most 5,000 characters."]
+    if errors:
+        raise Invalid(errors)
+    try:
+        with transaction.atomic():
+            return RegisteredModel.objects.create(name=name, description=description,
+                                                  created_by=user if user and user.is_authenticated else None)
+    except IntegrityError:
+        raise Conflict(f"A model named {name!r} exists.", code="model_exists") from None
+
+
+# --- promotion -----------------------------------------------------------------------------------
+
+def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[ModelVersion, bool]:
+    """A completed run → a version (auto label v1, v2… or a given one); returns (version, created).
+    Promoting the same run again returns its version: same files, no second copy."""
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: ["Unknown field; allowed: run_id, label."] for key in sorted(set(data) - {"run_id", "label"},
+                                                                                 key=str)}
+    label = data.get("label")
+    if label is not None and (not isinstance(label, str) or not LABEL_RE.match(label)):
+        errors["label"] = ["Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."]
+    run = _promotable_run(data.get("run_id"), user, errors)
+    if errors:
+        raise Invalid(errors)
+    existing = ModelVersion.objects.filter(model=model, source_run=run).first()
+    if existing is not None:
+        return existing, False
+    step = _checkpoint_step(run)
+    files = [(path, *storage.store_blob(source)) for path, source in
+             storage.version_files(RunPaths.of(run).out, step)]  # outside the transaction: copies may be large
+    try:
+        with transaction.atomic():
+            RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one promotion at a time numbers
+            return _create_version(model, run, step, label, files, user), True
+    except IntegrityError:
+        existing = ModelVersion.objects.filter(model=model, source_run=run).first()
+        if existing is not None:
+            return existing, False
+        raise Conflict(f"{model.name} already has a version labelled {label!r}.", code="label_exists") from None
+
+
+def _promotable_run(run_id, user, errors: dict) -> TrainingRun | None:
+    runs = runs_visible_to(user) if user is not None else TrainingRun.objects.all()
+    run = runs.filter(pk=run_id).first() if _is_uuid(run_id) else None
+    if run is None:
+        errors["run_id"] = [f"No training run {run_id!r}."]
+    elif run.status != JobStatus.COMPLETED:
+        errors["run_id"] = [f"Run {run.pk} is {run.status}; only a completed run can be promoted."]
+    return run
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _checkpoint_step(run: TrainingRun) -> int:
+    out = RunPaths.of(run).out / "checkpoints"
+    steps = sorted(int(p.name) for p in out.iterdir() if p.is_dir() and p.name.isdigit()) if out.is_dir() else []
+    if not steps:
+        raise Conflict(f"Run {run.pk} has no checkpoint on disk to promote.", code="no_checkpoint")
+    return steps[-1]
+
+
+def _create_version(model, run, step, label, files, user) -> ModelVersion:
+    number = (ModelVersion.objects.filter(model=model).aggregate(n=Max("number"))["n"] or 0) + 1
+    if label is None:
+        label = f"v{number}"
+        while ModelVersion.objects.filter(model=model, label=label).exists():
+            number += 1
+            label = f"v{number}"
+    evaluation = _latest_evaluation(run)
+    version = ModelVersion.objects.create(
+        model=model, label=label, number=number, source_run=run, checkpoint_step=step, backend=run.backend,
+        model_preset=run.model, config=run.config, config_hash=run.config_hash,
+        dataset_version_id=run.dataset_version_id, dataset_content_hash=run.dataset_content_hash,
+        code_version=run.code_version, size_bytes=sum(size for _, _, size in files),
+        metrics=evaluation.metrics if evaluation else {}, metrics_evaluation=evaluation,
+        created_by=user if user is not None and user.is_authenticated else None)
+    for sha256, size in {(sha, size) for _, sha, size in files}:
+        Blob.objects.get_or_create(sha256=sha256, defaults={"size_bytes": size})
+    ModelVersionFile.objects.bulk_create([ModelVersionFile(version=version, path=path, blob_id=sha256)
+                                          for path, sha256, _ in files])
+    return version
+
+
+def _latest_evaluation(run: TrainingRun) -> Evaluation | None:
+    return run.evaluations.filter(status=JobStatus.COMPLETED).order_by("-finished_at").first()
+
+
+def model_version_refresh_metrics(*, evaluation_id, status: str) -> int:
+    """After an evaluation lands: versions promoted from its run take its metrics if it is newer."""
+    if status != JobStatus.COMPLETED:
+        return 0
+    evaluation = Evaluation.objects.filter(pk=evaluation_id).first()
+    if evaluation is None or evaluation.run_id is None:
+        return 0
+    updated = 0
+    for version in ModelVersion.objects.filter(source_run_id=evaluation.run_id).select_related("metrics_evaluation"):
+        current = version.metrics_evaluation
+        if current is None or (current.finished_at or current.queued_at) <= evaluation.finished_at:
+            ModelVersion.objects.filter(pk=version.pk).update(metrics=evaluation.metrics,
+                                                              metrics_evaluation=evaluation)
+            updated += 1
+    return updated
+
+
+# --- aliases -------------------------------------------------------------------------------------
+
+def model_alias_move(*, model: RegisteredModel, alias: str, data, user=None, actor_label: str = "") -> AliasEvent:
+    """Point `alias` at a version. `champion` moves only on a passing regression check against the
+    current champion (reused when stored), or forced by a superuser with a written reason. Every
+    attempt is recorded, refused ones included."""
+    version, force, reason = _alias_request(model, alias, data)
+    current = ModelAlias.objects.filter(model=model, name=alias).select_related("version").first()
+    event = AliasEvent(model=model, alias=alias, from_version=current.version if current else None,
+                       to_version=version, actor=user if user is not None and user.is_authenticated else None,
+                       actor_label=actor_label, forced=force, reason=reason)
+    if alias == CHAMPION and force and not (user is not None and user.is_superuser):
+        _refuse(event, "Only a superuser may force the champion alias.")
+        raise Forbidden("Only a superuser may force the champion alias; move it through a passing check.")
+    if alias == CHAMPION and not force and current is not None and current.version_id != version.pk:
+        check = champion_check(model=model, champion=current.version, candidate=version, user=user)
+        event.regression_check = check
+        if check.result != "pass":
+            _refuse(event, f"regression check failed: {check.metric} {check.current_value:.4f} vs champion "
+                           f"{check.baseline_value:.4f}")
+            raise Conflict(f"{version} did not pass the regression check against the champion {current.version}.",
+                           code="regression_check_failed",
+                           extra={"check": {"id": check.pk, "result": check.result, "metric": check.metric,
+                                            "baseline_value": check.baseline_value,
+                                            "current_value": check.current_value, "delta": check.delta}})
+    with transaction.atomic():
+        ModelAlias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
+        event.outcome = "moved"
+        event.save()
+    return event
+
+
+def _refuse(event: AliasEvent, why: str) -> None:
+    event.outcome = "refused"
+    event.reason = f"{event.reason} [refused: {why}]".strip() if event.reason else f"refused: {why}"
+    event.save()
+
+
+def _alias_request(model: RegisteredModel, alias: str, data) -> tuple[ModelVersion, bool, str]:
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    errors = {key: ["Unknown field; allowed: version, force, reason."]
+              for key in sorted(set(data) - {"version", "force", "reason"}, key=str)}
+    if not ALIAS_RE.match(alias):
+        errors["alias"] = ["Use 1-64 lowercase letters, digits, '_' or '-', starting with a letter."]
+    force, reason = data.get("force", False), data.get("reason", "")
+    if not isinstance(force, bool):
+        errors["force"] = ["Must be true or false."]
+    if not isinstance(reason, str) or len(reason) > 2000:
+        errors["reason"] = ["Must be text of at most 2,000 characters."]
+    elif force is True and not reason.strip():
+        errors["reason"] = ["A forced move needs a written reason."]
+    version = _version_of(model, data.get("version"), errors)
+    if errors:
+        raise Invalid(errors)
+    return version, force, reason
+
+
+def _version_of(model: RegisteredModel, label, errors: dict) -> ModelVersion | None:
+    version = ModelVersion.objects.filter(model=model, label=label).first() if isinstance(label, str) else None
+    if version is None:
+        errors["version"] = [f"{model.name} has no version {label!r}."]
+    return version
+
+
+def champion_check(*, model, champion: ModelVersion, candidate: ModelVersion, user=None) -> RegressionCheck:
+    """The regression check a champion move rests on: the candidate's latest evaluation against the
+    champion's on the same eval-set content, judges and slice; a stored check is reused."""
+    pair = _comparable_evaluations(champion, candidate)
+    if pair is None:
+        raise Conflict(f"{candidate} and the champion {champion} have no comparable completed evaluations; evaluate "
+                       f"{candidate} on the champion's eval set first.", code="needs_evaluation")
+    base, current = pair
+    baseline, _ = RegressionBaseline.objects.get_or_create(
+        name=f"{model.name}:champion:{champion.label}:{str(base.pk)[:8]}",
+        defaults={"metric": "answer_accuracy", "eval_set": base.eval_set, "evaluation": base,
+                  "tolerance": settings.CHAMPION_TOLERANCE, "tolerance_mode": "absolute"})
+    stored = RegressionCheck.objects.filter(baseline=baseline, evaluation=current).order_by("-created_at").first()
+    return stored or regression_check(baseline=baseline, evaluation=current, user=user)
+
+
+def _comparable_evaluations(champion: ModelVersion, candidate: ModelVersion):
+    completed = Evaluation.objects.filter(status=JobStatus.COMPLETED)
+    for current in completed.filter(run=candidate.source_run).order_by("-finished_at"):
+        same = {key: getattr(current, key) for key in COMPARABLE}
+        base = completed.filter(run=champion.source_run, **same).order_by("-finished_at").first()
+        if base is not None:
+            return base, current
+    return None
+
+
+
+def sweep_best_promote(*, sweep, data, user=None) -> tuple[ModelVersion, bool]:
+    """One click from a finished sweep to a version: promote its best trial's run."""
+    if not isinstance(data, dict):
+        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    if sweep.best_trial_id is None:
+        raise Conflict(f"The sweep is {sweep.status} and has no best trial yet.", code="no_best_trial")
+    errors = {key: ["Unknown field; allowed: model, label."] for key in sorted(set(data) - {"model", "label"}, key=str)}
+    model = RegisteredModel.objects.filter(name=data.get("model")).first() if isinstance(data.get("model"), str) \
+        else None
+    if model is None:
+        errors["model"] = [f"No registered model {data.get('model')!r}; create it first (POST /api/models)."]
+    if errors:
+        raise Invalid(errors)
+    request = {"run_id": str(sweep.best_trial.run_id)}
+    if "label" in data:
+        request["label"] = data["label"]
+    return model_version_promote(model=model, data=request, user=user)
