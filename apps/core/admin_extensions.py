@@ -41,3 +41,32 @@ class ExtensibleModelAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request):
         return [*super().get_list_filter(request), *self._extra_filters]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records nobody edits by hand (evaluations, registry rows): view only."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields or super().get_readonly_fields(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """A table of related rows shown, never added or edited, on a parent's page."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 from django.db.models import Case, Count, F, Q, QuerySet, TextField, Value, When
@@ -12,6 +11,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import MD5, Cast, Concat, RowNumber
 
 from apps.core.errors import Invalid, NotFound
+from apps.core.lookups import get_by_uuid
 from apps.core.visibility import visible_to
 from apps.datasets.content import export_line, trace_line
 from apps.datasets.models import DatasetBuild, DatasetItem, DatasetVersion
@@ -50,16 +50,9 @@ def dataset_version_stored(dataset_id: str) -> DatasetVersion | None:
 
 def dataset_build_get(*, user, build_id) -> DatasetBuild:
     """A build job the user requested (or may see all of) or NotFound; malformed ids look unknown."""
-    try:
-        build_id = uuid.UUID(str(build_id))
-    except ValueError:
-        raise NotFound("No such dataset build.") from None
     builds = visible_to(user, DatasetBuild.objects.select_related("requested_by"),
                         view_all_permission=BUILD_VIEW_PERMISSION, owner_field="requested_by")
-    build = builds.filter(pk=build_id).first()
-    if build is None:
-        raise NotFound("No such dataset build.")
-    return build
+    return get_by_uuid(builds, build_id, what="dataset build")
 
 
 # --- selection -------------------------------------------------------------------------------

@@ -9,21 +9,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_extensions import ReadOnlyAdmin, ReadOnlyInline
 from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.charts import interval_chart
 from apps.evaluations import selectors
 from apps.evaluations.models import EvalSet, Evaluation, Prediction, RegressionBaseline, RegressionCheck
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(EvalSet)
@@ -158,16 +148,10 @@ class PredictionAdmin(ReadOnlyAdmin):
         return ", ".join(names) or "—"
 
 
-class CheckInline(admin.TabularInline):
+class CheckInline(ReadOnlyInline):
     model = RegressionCheck
-    extra = 0
-    can_delete = False
     fields = ["created_at", "evaluation", "result", "baseline_value", "current_value", "delta", "paired_ci_low",
               "paired_ci_high", "created_by"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RegressionBaseline)

@@ -3,12 +3,11 @@ predictions with filters, and the per-item values a regression check pairs."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import Rank
 
 from apps.core.errors import NotFound
+from apps.core.lookups import get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
 from apps.evaluations.models import Evaluation, Prediction
@@ -27,14 +26,8 @@ def evaluations_visible_to(user) -> QuerySet[Evaluation]:
 
 
 def evaluation_get(*, user, evaluation_id) -> Evaluation:
-    try:
-        evaluation_id = uuid.UUID(str(evaluation_id))
-    except ValueError:
-        raise NotFound("No such evaluation.") from None
-    evaluation = evaluations_visible_to(user).select_related("run", "eval_set").filter(pk=evaluation_id).first()
-    if evaluation is None:
-        raise NotFound("No such evaluation.")
-    return evaluation
+    return get_by_uuid(evaluations_visible_to(user).select_related("run", "eval_set"), evaluation_id,
+                       what="evaluation")
 
 
 def latest_run_evaluation(*, user, run) -> Evaluation:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import Conflict, Invalid
+from apps.core.lookups import as_uuid
 from apps.core.models import JobStatus
 from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
@@ -211,7 +212,7 @@ def baseline_create(*, data, user=None) -> RegressionBaseline:
 
 def _completed_evaluation(evaluation_id, errors: dict, key: str = "evaluation_id") -> Evaluation | None:
     evaluation = Evaluation.objects.filter(pk=evaluation_id).select_related("eval_set").first() \
-        if _is_uuid(evaluation_id) else None
+        if as_uuid(evaluation_id) else None
     if evaluation is None:
         errors[key] = [f"No evaluation {evaluation_id!r}."]
         return None
@@ -220,15 +221,6 @@ def _completed_evaluation(evaluation_id, errors: dict, key: str = "evaluation_id
         return None
     return evaluation
 
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def regression_check(*, baseline: RegressionBaseline, evaluation: Evaluation, user=None) -> RegressionCheck:
@@ -287,7 +279,7 @@ def regression_check_request(*, data, user=None) -> RegressionCheck:
 def _evaluation_to_check(data: dict, baseline: RegressionBaseline, errors: dict) -> Evaluation | None:
     if "evaluation_id" in data:
         return _completed_evaluation(data["evaluation_id"], errors)
-    if not _is_uuid(data["run_id"]):
+    if not as_uuid(data["run_id"]):
         errors["run_id"] = [f"No run {data['run_id']!r}."]
         return None
     evaluation = (Evaluation.objects.filter(run_id=data["run_id"], eval_set=baseline.eval_set,

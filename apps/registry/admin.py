@@ -7,27 +7,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.core.admin_extensions import ReadOnlyAdmin, ReadOnlyInline
 from apps.registry import selectors
 from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class VersionInline(admin.TabularInline):
+class VersionInline(ReadOnlyInline):
     model = ModelVersion
-    extra = 0
-    can_delete = False
     fields = ["version_link", "source_run", "checkpoint_step", "accuracy", "size_bytes", "created_at"]
-    readonly_fields = fields
     ordering = ["-number"]
 
     @admin.display(description="version")
@@ -40,36 +27,24 @@ class VersionInline(admin.TabularInline):
         value = (obj.metrics or {}).get("answer_accuracy")
         return "—" if value is None else f"{value:.1%}"
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class AliasInline(admin.TabularInline):
+class AliasInline(ReadOnlyInline):
     model = ModelAlias
-    extra = 0
-    can_delete = False
     fields = ["name", "version", "updated_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class AliasEventInline(admin.TabularInline):
+
+class AliasEventInline(ReadOnlyInline):
     model = AliasEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "alias", "outcome", "from_version", "to_version", "actor_label", "forced", "reason",
               "regression_check"]
-    readonly_fields = fields
     ordering = ["-at"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(ReadOnly):
+class RegisteredModelAdmin(ReadOnlyAdmin):
     list_display = ["name", "description", "created_by", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["name", "description", "created_by", "created_at"]
@@ -77,14 +52,13 @@ class RegisteredModelAdmin(ReadOnly):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnly):
+class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "source_run", "checkpoint_step", "dataset_version", "created_at"]
     list_filter = ["model", "backend"]
     list_select_related = ["model"]
     fields = ["model", "label", "lineage_link", "source_run", "checkpoint_step", "backend", "model_preset",
               "config_hash", "dataset_version", "dataset_content_hash", "code_version", "size_bytes", "metrics",
               "metrics_evaluation", "created_by", "created_at"]
-    readonly_fields = fields
 
     @admin.display(description="lineage")
     def lineage_link(self, obj):

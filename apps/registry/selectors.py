@@ -8,12 +8,12 @@ size of the dataset (tests assert the counts).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
+from apps.core.lookups import get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
 from apps.datasets.models import DatasetItem, DatasetVersion
@@ -45,15 +45,8 @@ def versions_visible_to(user) -> QuerySet[ModelVersion]:
 
 
 def version_get(*, user, version_id) -> ModelVersion:
-    try:
-        version_id = uuid.UUID(str(version_id))
-    except ValueError:
-        raise NotFound("No such model version.") from None
-    version = (versions_visible_to(user).select_related("model", "source_run", "metrics_evaluation")
-               .filter(pk=version_id).first())
-    if version is None:
-        raise NotFound("No such model version.")
-    return version
+    return get_by_uuid(versions_visible_to(user).select_related("model", "source_run", "metrics_evaluation"),
+                       version_id, what="model version")
 
 
 def alias_history(model: RegisteredModel) -> QuerySet[AliasEvent]:

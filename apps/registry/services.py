@@ -4,13 +4,13 @@ champion gate, and keeping a version's metrics on its run's latest evaluation.""
 from __future__ import annotations
 
 import re
-import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from apps.core.errors import Conflict, Forbidden, Invalid
+from apps.core.lookups import as_uuid
 from apps.core.models import JobStatus
 from apps.evaluations.models import Evaluation, RegressionBaseline, RegressionCheck
 from apps.evaluations.selectors import COMPARABLE
@@ -81,20 +81,12 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
 
 def _promotable_run(run_id, user, errors: dict) -> TrainingRun | None:
     runs = runs_visible_to(user) if user is not None else TrainingRun.objects.all()
-    run = runs.filter(pk=run_id).first() if _is_uuid(run_id) else None
+    run = runs.filter(pk=run_id).first() if as_uuid(run_id) else None
     if run is None:
         errors["run_id"] = [f"No training run {run_id!r}."]
     elif run.status != JobStatus.COMPLETED:
         errors["run_id"] = [f"Run {run.pk} is {run.status}; only a completed run can be promoted."]
     return run
-
-
-def _is_uuid(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _checkpoint_step(run: TrainingRun) -> int:
@@ -237,7 +229,6 @@ def _comparable_evaluations(champion: ModelVersion, candidate: ModelVersion):
         if base is not None:
             return base, current
     return None
-
 
 
 def sweep_best_promote(*, sweep, data, user=None) -> tuple[ModelVersion, bool]:

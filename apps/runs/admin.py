@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from apps.core.admin_extensions import ReadOnlyInline
 from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.charts import Series, line_chart, scatter_chart
 from apps.core.errors import DomainError
@@ -169,16 +170,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
 
-class SweepTrialInline(admin.TabularInline):
+class SweepTrialInline(ReadOnlyInline):
     model = SweepTrial
-    extra = 0
-    can_delete = False
     fields = ["number", "params", "state", "value", "run", "error", "finished_at"]
-    readonly_fields = fields
     ordering = ["number"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def sweep_charts(sweep: SweepJob) -> str:

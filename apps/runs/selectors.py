@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
+from apps.core.lookups import get_by_uuid
 from apps.core.visibility import visible_to
 from apps.runs.models import RunArtifact, RunLogLine, RunMetric, SweepJob, TrainingRun
 
@@ -21,14 +20,7 @@ def runs_visible_to(user) -> QuerySet[TrainingRun]:
 
 
 def run_get(*, user, run_id) -> TrainingRun:
-    try:
-        run_id = uuid.UUID(str(run_id))
-    except ValueError:
-        raise NotFound("No such training run.") from None
-    run = runs_visible_to(user).select_related("created_by").filter(pk=run_id).first()
-    if run is None:
-        raise NotFound("No such training run.")
-    return run
+    return get_by_uuid(runs_visible_to(user).select_related("created_by"), run_id, what="training run")
 
 
 def run_list(*, user, filters: dict) -> QuerySet[TrainingRun]:
@@ -92,11 +84,4 @@ def sweeps_visible_to(user) -> QuerySet[SweepJob]:
 
 
 def sweep_get(*, user, sweep_id) -> SweepJob:
-    try:
-        sweep_id = uuid.UUID(str(sweep_id))
-    except ValueError:
-        raise NotFound("No such sweep.") from None
-    sweep = sweeps_visible_to(user).select_related("best_trial__run").filter(pk=sweep_id).first()
-    if sweep is None:
-        raise NotFound("No such sweep.")
-    return sweep
+    return get_by_uuid(sweeps_visible_to(user).select_related("best_trial__run"), sweep_id, what="sweep")

@@ -1,14 +1,13 @@
 """Trace reads: visibility, filtered lists, compare."""
 
 import json
-import uuid
 
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
 
-from apps.core.errors import NotFound
+from apps.core.lookups import get_by_uuid
 from apps.core.visibility import visibility_scope as _scope
 from apps.core.visibility import visible_to
 from apps.traces.models import Trace
@@ -52,14 +51,7 @@ def trace_list(*, user, filters: dict) -> QuerySet[Trace]:
 
 def trace_get(*, user, trace_id) -> Trace:
     """A visible trace or 404; invisible, unknown and malformed ids look the same to the caller."""
-    try:
-        trace_id = uuid.UUID(str(trace_id))
-    except ValueError:
-        raise NotFound("No such trace.") from None
-    trace = traces_visible_to(user).filter(pk=trace_id).first()
-    if trace is None:
-        raise NotFound("No such trace.")
-    return trace
+    return get_by_uuid(traces_visible_to(user), trace_id, what="trace")
 
 
 def trace_compare(*, base: Trace, other: Trace) -> dict:
