@@ -4,6 +4,7 @@ button that asks for confirmation. Runs are started through the API (`POST /api/
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -18,10 +19,41 @@ from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.charts import Series, line_chart, scatter_chart
 from apps.core.errors import DomainError
 from apps.core.models import ACTIVE_JOB_STATUSES
+from apps.datasets.models import DatasetVersion
+from apps.datasets.selectors import datasets_visible_to
 from apps.runs import selectors, services
 from apps.runs.models import SweepJob, SweepTrial, TrainingRun
 
 CANCEL_PERMISSION = "runs.cancel_trainingrun"
+START_PERMISSION = "runs.add_trainingrun"
+
+
+class StartRunForm(forms.Form):
+    """The common TrainConfig fields; the API takes every field (POST /api/tunix/run)."""
+
+    dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk")
+    model = forms.ChoiceField(choices=[("tiny", "tiny (tests, seconds)"), ("small", "small (the demo model)")],
+                              initial="small")
+    max_steps = forms.IntegerField(min_value=1, initial=600)
+    batch_size = forms.IntegerField(min_value=1, initial=16)
+    learning_rate = forms.FloatField(min_value=1e-6, max_value=1, initial=4e-3)
+    warmup_steps = forms.IntegerField(min_value=0, initial=40)
+    max_seq_len = forms.IntegerField(min_value=16, initial=256)
+    checkpoint_every = forms.IntegerField(min_value=0, initial=200)
+    seed = forms.IntegerField(min_value=0, initial=0)
+    auto_evaluate = forms.BooleanField(required=False, initial=True,
+                                       help_text="Evaluate the final checkpoint on the default eval set.")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
+
+    def request_body(self, dry_run: bool) -> dict:
+        data = self.cleaned_data
+        config = {key: data[key] for key in ("model", "max_steps", "batch_size", "learning_rate", "warmup_steps",
+                                             "max_seq_len", "checkpoint_every", "seed")}
+        return {"dataset_id": data["dataset"].pk, "config": {"backend": "builtin", **config}, "dry_run": dry_run,
+                "auto_evaluate": data["auto_evaluate"]}
 
 
 class DatasetFilter(admin.SimpleListFilter):
@@ -124,8 +156,32 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 skipped += 1
         self.message_user(request, f"Cancel requested for {cancelled} run(s); {skipped} had already finished.")
 
+    def has_start_permission(self, request):
+        return request.user.has_perm(START_PERMISSION)
+
+    def start_view(self, request):
+        """A form over POST /api/tunix/run: check the plan first (a dry run), then start it."""
+        if not self.has_start_permission(request):
+            raise PermissionDenied
+        form = StartRunForm(request.POST or None, user=request.user)
+        plan = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                plan, _ = services.training_run_plan(data=form.request_body(dry_run=True), user=request.user)
+                if "start" in request.POST:
+                    run = services.training_run_submit(plan=plan, user=request.user)
+                    self.message_user(request, f"Queued run {run.pk}; it starts when a worker takes it.")
+                    return redirect(reverse("admin:runs_trainingrun_change", args=[run.pk]))
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+                plan = None
+        context = {**self.admin_site.each_context(request), "title": "Start a training run", "form": form,
+                   "plan": plan.report() if plan else None, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/runs/trainingrun/start.html", context)
+
     def get_urls(self):
         return [
+            path("start/", self.admin_site.admin_view(self.start_view), name="runs_trainingrun_start"),
             path("<uuid:run_id>/charts/", self.admin_site.admin_view(self.charts_view), name="runs_trainingrun_charts"),
             path("<uuid:run_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="runs_trainingrun_cancel"),
             *super().get_urls(),

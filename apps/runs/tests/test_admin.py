@@ -65,3 +65,34 @@ def test_a_viewer_sees_the_page_but_cannot_cancel(client, run):
     assert "Cancel run…" not in client.get(f"/admin/runs/trainingrun/{run.pk}/change/").content.decode()
     assert client.post(f"/admin/runs/trainingrun/{run.pk}/cancel/").status_code == 403
     assert TrainingRun.objects.get(pk=run.pk).status == "queued"
+
+
+@pytest.mark.django_db
+def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_trainer, dataset):
+    client.force_login(staff_trainer)
+    form = {"dataset": dataset.pk, "model": "tiny", "max_steps": 12, "batch_size": 4, "learning_rate": 0.003,
+            "warmup_steps": 2, "max_seq_len": 128, "checkpoint_every": 6, "seed": 0, "auto_evaluate": "on"}
+    checked = client.post("/admin/runs/trainingrun/start/", {**form, "check": "1"})
+    assert checked.status_code == 200 and "Plan (dry run)" in checked.content.decode()
+    assert not TrainingRun.objects.exists()
+    with mock.patch("apps.runs.services.enqueue_training_run"):
+        started = client.post("/admin/runs/trainingrun/start/", {**form, "start": "1"})
+    run = TrainingRun.objects.get()
+    assert started.status_code == 302 and started["Location"] == f"/admin/runs/trainingrun/{run.pk}/change/"
+    assert (run.model, run.max_steps, run.created_by) == ("tiny", 12, staff_trainer)
+
+
+@pytest.mark.django_db
+def test_a_bad_plan_is_shown_on_the_form(client, staff_trainer, dataset):
+    client.force_login(staff_trainer)
+    response = client.post("/admin/runs/trainingrun/start/", {
+        "dataset": dataset.pk, "model": "tiny", "max_steps": 5, "batch_size": 4, "learning_rate": 0.003,
+        "warmup_steps": 50, "max_seq_len": 128, "checkpoint_every": 6, "seed": 0, "check": "1"})
+    assert "warmup_steps" in response.content.decode() and not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_front_page_shows_health_work_and_runs(client, superuser, run):
+    client.force_login(superuser)
+    html = client.get("/admin/").content.decode()
+    assert 'id="tunixrt-dashboard"' in html and "Health:" in html and str(run.pk)[:8] in html
