@@ -115,6 +115,8 @@ TRACE_MAX_BYTES = env_int("TRACE_MAX_BYTES", 1024 * 1024, minimum=1024)
 TRACE_BATCH_MAX_ITEMS = env_int("TRACE_BATCH_MAX_ITEMS", 1000, minimum=1)
 TRACE_BATCH_MAX_BYTES = env_int("TRACE_BATCH_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
 INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+# POST /api/tunix/runs/import: a run trained elsewhere, with its metrics, predictions and checkpoint archive.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(TRACE_BATCH_MAX_BYTES, INGEST_MAX_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

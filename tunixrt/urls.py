@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/", include("apps.core.api.urls")),
     path("api/", include("apps.traces.api.urls")),
     path("api/", include("apps.datasets.api.urls")),
+    # Before the runs URLs: "tunix/runs/import" would otherwise read as a run id.
+    path("api/", include("apps.pipeline.api.urls")),
     path("api/", include("apps.runs.api.urls")),
     path("api/", include("apps.evaluations.api.urls")),
     path("api/", include("apps.registry.api.urls")),

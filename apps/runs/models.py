@@ -42,6 +42,7 @@ class TrainingRun(Job):
     device = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     first_step_at = models.DateTimeField(null=True, blank=True)
+    imported = models.BooleanField(default=False, help_text="trained elsewhere (e.g. the Kaggle notebook) and imported")
 
     class Meta(Job.Meta):
         ordering = ["-queued_at", "-id"]

@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import parsers
 
 from apps.core.errors import TooLarge
-from apps.core.parsers import read_limited
+from apps.core.parsers import read_limited, view_body_limit
 
 # Room for the multipart boundaries and the small form fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -26,14 +26,13 @@ class JSONLinesParser(NDJSONParser):
 
 
 class LimitedMultiPartParser(parsers.MultiPartParser):
-    """Multipart upload whose declared size is checked before a single file byte is spooled."""
+    """Multipart upload whose declared size is checked before a single file byte is spooled; the limit
+    is the view's `max_body_bytes`."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
         declared = request.META.get("CONTENT_LENGTH") or ""
-        limit = settings.INGEST_MAX_BYTES + MULTIPART_OVERHEAD
-        if declared.isdigit() and int(declared) > limit:
-            raise TooLarge(
-                f"Upload is {int(declared)} bytes; the ingest limit is {settings.INGEST_MAX_BYTES} bytes."
-            )
+        limit = view_body_limit(parser_context)
+        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+            raise TooLarge(f"Upload is {int(declared)} bytes; the limit is {limit} bytes.")
         return super().parse(stream, media_type, parser_context)

@@ -1,0 +1,273 @@
+"""`POST /api/tunix/runs/import`: a run trained elsewhere (the Kaggle notebook, a TPU box) enters the
+product with its metrics, its evaluation and, optionally, its checkpoint, validated like everything
+else and stored all or nothing.
+
+The upload is multipart:
+
+- `run` (JSON): `dataset_id` and `dataset_content_hash` (must name a stored dataset version exactly),
+  `config` (a valid TrainConfig), `steps_completed`, and optionally `final_loss`, `code_version`,
+  `device`, `timings`, `tokens_per_s`.
+- `metrics` (NDJSON, optional): one `{"step", "loss", "lr", "grad_norm", "tokens_per_s"}` per step.
+- `evaluation` (JSON, optional): `{"eval_set", "section"?, "limit"?, "generation"?}`.
+- `predictions` (NDJSON, with `evaluation`): one `{"id": <eval item id>, "output": <raw text>, "tokens"?,
+  "latency_s"?, "stopped"?}` per item. Outputs are judged here, with this server's judges: a client's
+  own `correct` flags are never trusted.
+- `archive` (tar or tar.gz, optional): the run's output folder (checkpoints/, run_config.json, …); every
+  member must be a regular file or folder inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import uuid
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import Invalid
+from apps.datasets.models import DatasetVersion
+from apps.evaluations import judges as judge_registry
+from apps.evaluations.models import EvalSet, Evaluation, Prediction
+from apps.evaluations.selectors import evaluation_metrics
+from apps.runs.models import RunMetric, TrainingRun
+from apps.runs.storage import RunPaths, record_artifacts
+from training.config import ConfigError, TrainConfig
+from training.evaluate import judge
+
+RUN_KEYS = ("dataset_id", "dataset_content_hash", "config", "steps_completed", "final_loss", "code_version",
+            "device", "timings", "tokens_per_s")
+PART_NAMES = ("run", "metrics", "evaluation", "predictions", "archive")
+METRIC_KEYS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
+
+
+def run_import(*, parts: dict, user=None) -> tuple[TrainingRun, Evaluation | None]:
+    errors: dict = {f"{name}": ["Unknown part; send run, metrics, evaluation, predictions, archive."]
+                    for name in sorted(set(parts) - set(PART_NAMES))}
+    run_data = _json_part(parts, "run", errors, required=True)
+    dataset, config = _run_fields(run_data, errors) if isinstance(run_data, dict) else (None, None)
+    metrics = _metrics(_lines(parts, "metrics", errors), errors)
+    evaluation_data = _json_part(parts, "evaluation", errors, required=False)
+    eval_set, items = _evaluation(evaluation_data, parts, errors)
+    predictions = _predictions(_lines(parts, "predictions", errors), items, errors) if eval_set else []
+    archive = parts.get("archive")
+    members = _archive_members(archive, errors) if archive is not None else []
+    if errors:
+        raise Invalid(errors)
+    return _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data or {}, predictions, archive,
+                  members)
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+def _read(part) -> bytes:
+    if isinstance(part, str | bytes):
+        return part.encode() if isinstance(part, str) else part
+    part.seek(0)
+    return part.read()
+
+
+def _json_part(parts, name, errors, *, required):
+    if name not in parts:
+        if required:
+            errors[name] = [f"Send the {name} part (JSON)."]
+        return None
+    try:
+        return json.loads(_read(parts[name]))
+    except (ValueError, UnicodeDecodeError):
+        errors[name] = ["Must be a JSON object."]
+        return None
+
+
+def _lines(parts, name, errors) -> list[dict]:
+    if name not in parts:
+        return []
+    rows = []
+    for number, line in enumerate(_read(parts[name]).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            errors[f"{name}[{number}]"] = ["Not a JSON object."]
+            continue
+        if not isinstance(row, dict):
+            errors[f"{name}[{number}]"] = ["Not a JSON object."]
+            continue
+        rows.append({**row, "_line": number})
+    return rows
+
+
+def _run_fields(data: dict, errors: dict):
+    for key in sorted(set(data) - set(RUN_KEYS), key=str):
+        errors[f"run.{key}"] = [f"Unknown field; allowed: {', '.join(RUN_KEYS)}."]
+    dataset = DatasetVersion.objects.defer("manifest").filter(pk=data.get("dataset_id")).first() \
+        if isinstance(data.get("dataset_id"), str) else None
+    if dataset is None:
+        errors["run.dataset_id"] = [f"No dataset version {data.get('dataset_id')!r}."]
+    elif data.get("dataset_content_hash") != dataset.content_hash:
+        errors["run.dataset_content_hash"] = [f"{dataset.pk} has content hash {dataset.content_hash}; the run says "
+                                              f"{data.get('dataset_content_hash')!r}: it trained on other data."]
+    config = None
+    try:
+        config = TrainConfig.from_dict(data.get("config"))
+    except ConfigError as exc:
+        errors.update({f"run.config.{key}": messages for key, messages in exc.errors.items()})
+    steps = data.get("steps_completed")
+    if type(steps) is not int or steps < 0 or (config is not None and steps > config.max_steps):
+        errors["run.steps_completed"] = ["Must be an integer from 0 to the config's max_steps."]
+    if data.get("final_loss") is not None and not _number(data["final_loss"]):
+        errors["run.final_loss"] = ["Must be a number."]
+    return dataset, config
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value and abs(value) != float(
+        "inf")
+
+
+def _metrics(rows: list[dict], errors: dict) -> list[RunMetric]:
+    metrics, seen = [], set()
+    for row in rows:
+        line, step = row["_line"], row.get("step")
+        if type(step) is not int or step < 1 or step in seen:
+            errors[f"metrics[{line}].step"] = ["Must be a new integer step >= 1."]
+            continue
+        bad = [key for key in METRIC_KEYS if row.get(key) is not None and not _number(row[key])]
+        if bad:
+            errors[f"metrics[{line}]"] = [f"Not numbers: {', '.join(bad)}."]
+            continue
+        seen.add(step)
+        metrics.append(RunMetric(step=step, at=timezone.now(), **{key: row.get(key) for key in METRIC_KEYS}))
+    return metrics
+
+
+def _evaluation(data, parts, errors):
+    if data is None:
+        if "predictions" in parts:
+            errors["evaluation"] = ["Predictions need the evaluation part (which eval set they answer)."]
+        return None, {}
+    if not isinstance(data, dict):
+        errors["evaluation"] = ["Must be a JSON object."]
+        return None, {}
+    eval_set = EvalSet.objects.filter(pk=data.get("eval_set")).first() if isinstance(data.get("eval_set"), str) \
+        else None
+    if eval_set is None:
+        errors["evaluation.eval_set"] = [f"No eval set {data.get('eval_set')!r}."]
+        return None, {}
+    if "predictions" not in parts:
+        errors["predictions"] = ["Send the predictions (NDJSON) of the evaluation."]
+    return eval_set, {item.item_id: item for item in eval_set.items.all()}
+
+
+def _predictions(rows: list[dict], items: dict, errors: dict) -> list[tuple]:
+    predictions, seen = [], set()
+    for row in rows:
+        line, item_id = row["_line"], row.get("id")
+        if item_id not in items:
+            errors[f"predictions[{line}].id"] = [f"No item {item_id!r} in the eval set."]
+        elif item_id in seen:
+            errors[f"predictions[{line}].id"] = [f"Item {item_id!r} is answered twice."]
+        elif not isinstance(row.get("output"), str):
+            errors[f"predictions[{line}].output"] = ["Must be the model's raw output text."]
+        else:
+            seen.add(item_id)
+            predictions.append((items[item_id], row))
+    if not predictions and rows:
+        errors.setdefault("predictions", ["No usable prediction."])
+    return predictions
+
+
+def _archive_members(upload, errors: dict) -> list[tarfile.TarInfo]:
+    try:
+        upload.seek(0)
+        with tarfile.open(fileobj=upload, mode="r:*") as archive:
+            members = archive.getmembers()
+    except (tarfile.TarError, OSError, EOFError):
+        errors["archive"] = ["Must be a tar or tar.gz archive of the run's output folder."]
+        return []
+    for member in members:
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
+            errors["archive"] = [f"{member.name!r} would land outside the run folder (or is not a plain file)."]
+            return []
+    if sum(m.size for m in members) > settings.IMPORT_MAX_BYTES:
+        errors["archive"] = [f"Unpacked, the archive exceeds {settings.IMPORT_MAX_BYTES} bytes."]
+    return members
+
+
+# --- storing -------------------------------------------------------------------------------------
+
+def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, predictions, archive, members):
+    now = timezone.now()
+    staging = Path(settings.RUNS_DIR) / f".import-{uuid.uuid4().hex}"
+    if archive is not None:
+        _extract(archive, members, staging)
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                dataset_version=dataset, dataset_content_hash=dataset.content_hash, config=config.to_dict(),
+                config_hash=config.config_hash(), backend=config.backend, model=config.model, seed=config.seed,
+                max_steps=config.max_steps, auto_evaluate=False, imported=True, status="completed", attempt=1,
+                worker="import", steps_completed=run_data["steps_completed"], final_loss=run_data.get("final_loss"),
+                tokens_per_s=run_data.get("tokens_per_s"), code_version=run_data.get("code_version") or {},
+                device=run_data.get("device") or {}, timings=run_data.get("timings") or {}, started_at=now,
+                finished_at=now, created_by=user if user is not None and user.is_authenticated else None)
+            for metric in metrics:
+                metric.run = run
+            RunMetric.objects.bulk_create(metrics, batch_size=1000)
+            evaluation = _store_evaluation(run, eval_set, evaluation_data, predictions, user) if eval_set else None
+            if archive is not None:
+                target = RunPaths.of(run).out
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staging.rename(target)
+                record_artifacts(run, RunPaths.of(run))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return run, evaluation
+
+
+def _extract(archive, members, staging: Path) -> None:
+    archive.seek(0)
+    staging.mkdir(parents=True)
+    with tarfile.open(fileobj=archive, mode="r:*") as tar:
+        tar.extractall(staging, members=members, filter="data")
+    # An archive of one top folder (`out/…`) is that folder.
+    children = list(staging.iterdir())
+    if len(children) == 1 and children[0].is_dir() and not (staging / "run_config.json").exists():
+        inner = children[0]
+        for child in inner.iterdir():
+            child.rename(staging / child.name)
+        inner.rmdir()
+
+
+def _store_evaluation(run, eval_set, data, predictions, user) -> Evaluation:
+    judge_set = judge_registry.judge_set(None)
+    now = timezone.now()
+    evaluation = Evaluation.objects.create(
+        run=run, eval_set=eval_set, eval_set_hash=eval_set.content_hash, section=data.get("section") or "",
+        limit=data.get("limit") if type(data.get("limit")) is int else None, judges=judge_set,
+        judge_key=judge_registry.judge_key(judge_set), generation=data.get("generation") or {},
+        item_count=len(predictions), progress_done=len(predictions), progress_total=len(predictions),
+        status="completed", attempt=1, worker="import", started_at=now, finished_at=now,
+        created_by=user if user is not None and user.is_authenticated else None)
+    rows = []
+    for item, row in predictions:
+        scored = judge({"expected_answer": item.expected_answer}, row["output"])
+        rows.append(Prediction(
+            evaluation=evaluation, item=item, raw_output=row["output"], extracted_answer=scored["extracted_answer"],
+            correct=scored["correct"], format_ok=scored["format_ok"], reasoning_ok=scored["reasoning_ok"],
+            reasoning_details=scored["reasoning"], output_tokens=row.get("tokens") if type(row.get("tokens")) is int
+            else None, stopped=row.get("stopped") if isinstance(row.get("stopped"), bool) else None,
+            latency_s=row.get("latency_s") if _number(row.get("latency_s")) else None))
+    Prediction.objects.bulk_create(rows, batch_size=1000)
+    metrics = evaluation_metrics(evaluation)
+    interval = metrics.get("answer_accuracy_ci") or [None, None]
+    Evaluation.objects.filter(pk=evaluation.pk).update(metrics=metrics, primary_score=metrics["answer_accuracy"],
+                                                      ci_low=interval[0], ci_high=interval[1])
+    evaluation.refresh_from_db()
+    return evaluation

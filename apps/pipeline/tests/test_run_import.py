@@ -1,0 +1,100 @@
+"""POST /api/tunix/runs/import: a run trained elsewhere with its metrics, evaluation and checkpoint,
+validated and stored all or nothing; outputs are judged by this server."""
+
+import io
+import json
+import tarfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.core.testing import key_client
+from apps.evaluations.models import Evaluation, Prediction
+from apps.runs.models import RunArtifact, RunMetric, TrainingRun
+
+from .conftest import *  # noqa: F403 - fixtures
+
+
+def _tar(files: dict, *, prefix="out", gz=True) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{prefix}/{name}" if prefix else name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _parts(dataset, small_set, **overrides):
+    run = {"dataset_id": dataset.pk, "dataset_content_hash": dataset.content_hash, "steps_completed": 20,
+           "final_loss": 0.5, "config": {"backend": "builtin", "model": "tiny", "max_steps": 20, "max_seq_len": 128}}
+    items = list(small_set.items.order_by("position"))
+    predictions = [{"id": items[0].item_id, "output": f"<reasoning>ok</reasoning><answer>{items[0].expected_answer}"
+                    "</answer>", "tokens": 12},
+                   {"id": items[1].item_id, "output": "no idea"}]
+    parts = {
+        "run": json.dumps(run),
+        "metrics": SimpleUploadedFile("metrics.jsonl", b"".join(
+            json.dumps({"step": s, "loss": 1.0 / s, "lr": 0.001}).encode() + b"\n" for s in range(1, 21))),
+        "evaluation": json.dumps({"eval_set": small_set.pk}),
+        "predictions": SimpleUploadedFile("predictions.jsonl", "".join(json.dumps(p) + "\n" for p in predictions)
+                                          .encode()),
+        "archive": SimpleUploadedFile("out.tar.gz", _tar({"run_config.json": b"{}", "checkpoints/20/x": b"w"})),
+    }
+    parts.update(overrides)
+    return parts
+
+
+def _post(user, parts):
+    return key_client(user).post("/api/tunix/runs/import", parts, format="multipart")
+
+
+def _stored():
+    return (TrainingRun.objects.count(), RunMetric.objects.count(), Evaluation.objects.count(),
+            Prediction.objects.count())
+
+
+@pytest.mark.django_db
+def test_an_imported_run_is_stored_with_its_metrics_evaluation_and_files(trainer, dataset, small_set):
+    response = _post(trainer, _parts(dataset, small_set))
+    assert response.status_code == 201, response.content
+    run = TrainingRun.objects.get()
+    assert run.imported and run.status == "completed" and run.steps_completed == 20
+    assert RunMetric.objects.filter(run=run).count() == 20
+    evaluation = Evaluation.objects.get(run=run)
+    assert (evaluation.item_count, evaluation.primary_score) == (2, 0.5)  # judged here: one right, one wrong
+    assert set(RunArtifact.objects.filter(run=run).values_list("name", flat=True)) == {"run_config.json",
+                                                                                      "checkpoints/20/x"}
+    assert response["Location"] == f"/api/tunix/runs/{run.pk}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("change", "field"), [
+    ({"run": None}, "run"),
+    ("wrong hash", "run.dataset_content_hash"),
+    ({"metrics": b'{"step": 1, "loss": "low"}\n{"step": 1, "loss": 0.2}\nnot json\n'}, "metrics[1]"),
+    ({"predictions": b'{"id": "nope-0", "output": "x"}\n'}, "predictions[1].id"),
+    ("escaping archive", "archive"),
+    ({"archive": b"not a tar at all"}, "archive"),
+    ("bad config", "run.config.learning_rate"),
+])
+def test_bad_imports_are_refused_and_nothing_is_stored(trainer, dataset, small_set, change, field, settings):
+    parts = _parts(dataset, small_set)
+    if change == "wrong hash":
+        parts["run"] = json.dumps({**json.loads(parts["run"]), "dataset_content_hash": "0" * 64})
+    elif change == "escaping archive":
+        parts["archive"] = SimpleUploadedFile("x.tar", _tar({"../../etc/cron.d/x": b"boom"}, prefix="", gz=False))
+    elif change == "bad config":
+        run = json.loads(parts["run"])
+        parts["run"] = json.dumps({**run, "config": {**run["config"], "learning_rate": 7}})
+    else:
+        for key, value in change.items():
+            if value is None:
+                parts.pop(key)
+            else:
+                parts[key] = SimpleUploadedFile(key, value)
+    response = _post(trainer, parts)
+    assert response.status_code == 400, response.content
+    assert any(key.startswith(field) for key in response.json()["detail"]), response.json()
+    assert _stored() == (0, 0, 0, 0)
+    assert not any((settings.RUNS_DIR).glob("*")) if settings.RUNS_DIR.exists() else True
