@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/tunixrt \
 
 DEMO_ENV := TUNIXRT_DEMO=1
 
-.PHONY: demo test bench lint serve worker beat web asgi services clean
+.PHONY: demo test bench lint serve worker beat web asgi services chromium clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) services lint
-	$(TEST_ENV) $(VENV)/bin/pytest
+# Browser tests drive Debian's chromium through Playwright (browser downloads are impossible here).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || \
+	  (echo "make test: Debian's chromium is needed for the browser tests (apt-get install chromium)" >&2; exit 1)
+
+# DB_CONN_MAX_AGE=0: the live test server's request threads must not keep connections that would
+# stop pytest from dropping the test database.
+test: $(STAMP) services lint chromium
+	$(TEST_ENV) DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest
 
 # wrk (Debian) drives the read-latency benchmark; installed here when missing.
 bench: $(STAMP) services

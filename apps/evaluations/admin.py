@@ -80,7 +80,8 @@ class EvaluationAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def leaderboard_view(self, request):
-        rows = list(selectors.leaderboard(user=request.user, filters={})[:500])
+        rows = list(selectors.leaderboard(user=request.user, filters={}).prefetch_related("run__model_versions__model")
+                    [:500])
         groups = []
         def comparable(e):
             return (e.eval_set_id, *[getattr(e, field) for field in selectors.COMPARABLE])

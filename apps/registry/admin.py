@@ -73,7 +73,9 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         version = selectors.version_get(user=request.user, version_id=version_id)
         offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
         lineage = selectors.version_lineage(version, trace_offset=offset, trace_limit=50)
+        shown = len(lineage["traces"]["results"])
         context = {**self.admin_site.each_context(request), "title": f"Lineage of {version}", "version": version,
                    "lineage": lineage, "opts": self.model._meta, "next_offset": offset + 50,
-                   "previous_offset": max(0, offset - 50)}
+                   "previous_offset": max(0, offset - 50), "first_shown": offset + 1 if shown else 0,
+                   "last_shown": offset + shown}
         return TemplateResponse(request, "admin/registry/modelversion/lineage.html", context)
