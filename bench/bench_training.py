@@ -16,6 +16,8 @@ Sections, all measured in the same process so comparisons share the machine's st
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import statistics
 import sys
@@ -34,14 +36,15 @@ from training.flops import measure_matmul_flops, train_flops_per_token
 from training.generate import LoadedModel, generate_batch, greedy_reference, load_model, make_full_forward
 from training.hooks import TrainHooks
 from training.model import ModelConfig, create_model, model_config_for
-from training.render import render_prompt, render_tunix_sft
+from training.render import render_export_line, render_prompt, render_tunix_sft
+from training.tokenizers import ByteTokenizer
 from training.trainer import make_optimizer, make_train_step
 
 QUALITY_CONFIG = {
     "model": "small",
-    # 8 rather than 16: on the shared 2-core CPU a step of 8×256 tokens ran at least as many tokens/s,
-    # so the 10-minute budget gets about twice the updates (one run each, under other load: 2,897
-    # steps → 22 % in-distribution accuracy at 8, 966 steps → 15 % at 16; v2 generators).
+    "tokenizer": "spm",
+    "spm_vocab_size": 1024,
+    "packing": True,
     "batch_size": 8,
     "learning_rate": 4e-3,
     "warmup_steps": 40,
@@ -52,9 +55,32 @@ QUALITY_CONFIG = {
     "seed": 0,
     "checkpoint_every": 0,
 }
+# The levers one at a time, each trained for the same budget; `final` is QUALITY_CONFIG as is.
+ARMS = {
+    "byte_v1": {"what": "the previous bench: bytes, one example per row, dev-reasoning-v1",
+                "dataset": "dev-reasoning-v1", "format": "tunix_sft",
+                "config": {"tokenizer": "byte", "packing": False}},
+    "spm_v1": {"what": "+ learned SentencePiece tokenizer", "dataset": "dev-reasoning-v1", "format": "tunix_sft",
+               "config": {"packing": False}},
+    "spm_packed_v1": {"what": "+ packing", "dataset": "dev-reasoning-v1", "format": "tunix_sft", "config": {}},
+    "final": {"what": "+ dev-reasoning-v2 traces (step by step strings, scratchpad arithmetic)",
+              "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {}},
+    "answer_only": {"what": "final, trained on answers only (tunix_sft_answer_only)",
+                    "dataset": "dev-reasoning-v2", "format": "tunix_sft_answer_only", "config": {}},
+}
+LEVER_ARMS = ("byte_v1", "spm_v1", "spm_packed_v1")
+DATASETS = ("dev-reasoning-v1", "dev-reasoning-v2")
 TRAIN_COUNT = 20_000
 TRAIN_SEED = 1
-BUDGET_SECONDS = 600.0
+BUDGET_MINUTES = 10.0
+# Seconds of a budget spent before the first step: tokenizer training, tokenizing, compiling.
+SETUP_SECONDS = 15.0
+EVAL_NEW_TOKENS = 256
+DATA_STATS_COUNT = 5_000
+QUICK_BUDGET_SECONDS, QUICK_COUNT, QUICK_EVAL_ITEMS, QUICK_GEN_NEW_TOKENS = 8.0, 300, 20, 16
+TARGETS = {"10_min": {"in_distribution_answer_accuracy": 0.6, "every_in_distribution_category": 0.4,
+                      "in_distribution_format_compliance": 0.99, "out_of_distribution_answer_accuracy": 0.25},
+           "40_min": {"in_distribution_answer_accuracy": 0.9}}
 CALIBRATION_STEPS = 4
 WIDTHS = ((128, 4, "bfloat16"), (256, 4, "bfloat16"), (512, 8, "bfloat16"), (1024, 16, "bfloat16"),
           (128, 4, "float32"), (256, 4, "float32"))
@@ -104,16 +130,6 @@ def model_gemm_flops(model_cfg: ModelConfig, tokens: int, repeats: int) -> float
     return flops / timed(lambda: jax.block_until_ready(gemms(xs, ws)), repeats)
 
 
-def random_batch(config: TrainConfig, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    shape = (config.grad_accum, config.batch_size, config.max_seq_len)
-    return {
-        "inputs": rng.integers(0, 256, shape, dtype=np.int32),
-        "targets": rng.integers(0, 256, shape, dtype=np.int32),
-        "loss_mask": np.ones(shape, np.float32),
-    }
-
-
 def bracketing_peaks(run_peaks: dict, before: dict, after: dict) -> dict:
     """Per dtype, the highest matmul peak seen at the start of the run or just before or after a
     measurement. Another process on the shared CPU can halve a peak for minutes; dividing by the
@@ -129,7 +145,7 @@ def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: Model
     optimizer = make_optimizer(config)
     step = make_train_step(graphdef, optimizer)
     state = {"params": params, "opt": optimizer.init(params)}
-    batch = random_batch(config)
+    batch = random_batch(config, model_cfg.vocab_size)
 
     def run_step():
         state["params"], state["opt"], metrics = step(state["params"], state["opt"], batch)
@@ -167,26 +183,26 @@ def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: Model
     }
 
 
-def generation_speed(loaded: LoadedModel, prompts: list[str], repeats: int) -> dict:
-    """Both decoders produce exactly GEN_NEW_TOKENS tokens (stop tokens ignored) for one batch."""
+def generation_speed(loaded: LoadedModel, prompts: list[str], repeats: int, new_tokens: int = GEN_NEW_TOKENS) -> dict:
+    """Both decoders produce exactly `new_tokens` tokens (stop tokens ignored) for one batch."""
     forward = make_full_forward(loaded.graphdef)
     kv_out, ref_out = [], []
 
     def kv():
-        kv_out[:] = generate_batch(loaded, prompts, GEN_NEW_TOKENS, stop=False)
+        kv_out[:] = generate_batch(loaded, prompts, new_tokens, stop=False)
 
     def ref():
-        ref_out[:] = greedy_reference(loaded, prompts, GEN_NEW_TOKENS, forward=forward, stop=False)
+        ref_out[:] = greedy_reference(loaded, prompts, new_tokens, forward=forward, stop=False)
 
     kv_seconds, ref_seconds = timed(kv, repeats), timed(ref, max(1, repeats // 3))
-    new_tokens = GEN_NEW_TOKENS * len(prompts)
+    total = new_tokens * len(prompts)
     return {
         "batch": len(prompts),
-        "new_tokens_per_prompt": GEN_NEW_TOKENS,
+        "new_tokens_per_prompt": new_tokens,
         "kv_cache_seconds": kv_seconds,
         "full_reforward_seconds": ref_seconds,
-        "kv_cache_tokens_per_s": new_tokens / kv_seconds,
-        "full_reforward_tokens_per_s": new_tokens / ref_seconds,
+        "kv_cache_tokens_per_s": total / kv_seconds,
+        "full_reforward_tokens_per_s": total / ref_seconds,
         "speedup": ref_seconds / kv_seconds,
         "outputs_identical": [g.token_ids for g in kv_out] == [g.token_ids for g in ref_out],
         "target_speedup": 10.0,
@@ -199,9 +215,11 @@ class DeadlineHooks(TrainHooks):
     def __init__(self, deadline: float):
         self.deadline = deadline
         self.losses: list[float] = []
+        self.examples = 0
 
     def on_step(self, metrics: dict) -> None:
         self.losses.append(metrics["loss"])
+        self.examples += metrics["examples"]
 
     def should_cancel(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -210,72 +228,154 @@ class DeadlineHooks(TrainHooks):
         return "time_budget"
 
 
-def write_training_data(path: Path, count: int, seed: int) -> None:
+@functools.cache
+def training_traces(dataset: str, count: int) -> list[dict]:
     from training.generators import generate
 
+    return generate(dataset, count=count, seed=TRAIN_SEED).items
+
+
+def write_training_data(path: Path, arm: dict, count: int) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
-        for index, trace in enumerate(generate("dev-reasoning-v1", count=count, seed=seed).items):
-            handle.write(json.dumps(render_tunix_sft(trace, f"dev-{index}")) + "\n")
+        for index, trace in enumerate(training_traces(arm["dataset"], count)):
+            handle.write(json.dumps(render_export_line(arm["format"], trace, f"dev-{index}")) + "\n")
+    return path
+
+
+def arm_config(arm: dict, overrides: dict, max_steps: int = 100) -> TrainConfig:
+    base = {**QUALITY_CONFIG, **arm["config"], **overrides}
+    return TrainConfig.from_dict({**base, "max_steps": max_steps,
+                                  "warmup_steps": min(base["warmup_steps"], max_steps // 5)})
+
+
+def arm_model_config(config: TrainConfig) -> ModelConfig:
+    """The model an arm trains; a learned tokenizer's size is taken as asked for (it is a soft limit)."""
+    vocab = config.spm_vocab_size if config.tokenizer == "spm" else ByteTokenizer.vocab_size
+    return dataclasses.replace(model_config_for(config.model), vocab_size=vocab)
+
+
+def random_batch(config: TrainConfig, vocab_size: int = 256, seed: int = 0) -> dict:
+    """A full batch of random tokens; packed configs also get positions and segments (4 per row)."""
+    rng = np.random.default_rng(seed)
+    shape = (config.grad_accum, config.batch_size, config.max_seq_len)
+    batch = {
+        "inputs": rng.integers(0, vocab_size, shape, dtype=np.int32),
+        "targets": rng.integers(0, vocab_size, shape, dtype=np.int32),
+        "loss_mask": np.ones(shape, np.float32),
+    }
+    if config.packing:
+        quarter = config.max_seq_len // 4
+        positions = np.arange(config.max_seq_len) % quarter
+        batch["positions"] = np.broadcast_to(positions, shape).astype(np.int32)
+        batch["segments"] = np.broadcast_to(np.arange(config.max_seq_len) // quarter + 1, shape).astype(np.int32)
+    return batch
+
+
+def step_seconds(config: TrainConfig) -> float:
+    """Fastest of CALIBRATION_STEPS real train steps of this config on random tokens."""
+    model_cfg = arm_model_config(config)
+    graphdef, params = nnx.split(create_model(model_cfg, config.seed))
+    optimizer = make_optimizer(config)
+    step = make_train_step(graphdef, optimizer)
+    state = {"params": params, "opt": optimizer.init(params)}
+    batch = random_batch(config, model_cfg.vocab_size)
+
+    def run_step():
+        state["params"], state["opt"], metrics = step(state["params"], state["opt"], batch)
+        jax.block_until_ready(metrics["loss"])
+
+    return min(run_times(run_step, CALIBRATION_STEPS))
 
 
 def plan_steps(budget_seconds: float, fastest_step_seconds: float) -> int:
-    """Steps for the budget at the fastest measured step plus ~10 % loop overhead (batch assembly,
-    logging). On a shared CPU that is optimistic on purpose: if other load slows the run, the
-    deadline hook stops it at the budget instead of leaving budget unused."""
-    return max(10, int(budget_seconds / (1.1 * fastest_step_seconds)))
+    """Steps for the budget, less SETUP_SECONDS (tokenizer, examples, compilation), at the fastest
+    measured step plus ~10 % loop overhead (batch assembly, logging). On a shared CPU that is
+    optimistic on purpose: if other load slows the run, the deadline hook stops it at the budget
+    instead of leaving budget unused."""
+    return max(10, int((budget_seconds - SETUP_SECONDS) / (1.1 * fastest_step_seconds)))
 
 
-def quality(work: Path, budget_seconds: float, count: int, step_seconds: float,
-            overrides: dict) -> tuple[dict, Path]:
+def section_scores(predictions: list[dict]) -> dict:
+    sections = {}
+    for section in ("in_distribution", "out_of_distribution"):
+        summary = summarize([p for p in predictions if p["section"] == section])
+        sections[section] = {key: summary[key] for key in (
+            "count", "answer_accuracy", "answer_accuracy_ci", "format_compliance", "by_category")}
+    return sections
+
+
+def train_arm(work: Path, name: str, budget_seconds: float, count: int, overrides: dict,
+              eval_limit: int | None) -> tuple[dict, Path]:
+    """Train one arm for the budget (tokenizer training and compilation included) and evaluate it."""
     from training.engine import train
     from training.evaluate import evaluate
     from training.generators import generate
 
-    data = work / "dev-reasoning-v1.jsonl"
-    write_training_data(data, count, TRAIN_SEED)
-    max_steps = plan_steps(budget_seconds, step_seconds)
-    base = {**QUALITY_CONFIG, **overrides}
-    config = TrainConfig.from_dict({**base, "max_steps": max_steps,
-                                    "warmup_steps": min(base["warmup_steps"], max_steps // 5)})
+    arm = ARMS[name]
+    data = write_training_data(work / f"{name}.jsonl", arm, count)
+    max_steps = plan_steps(budget_seconds, step_seconds(arm_config(arm, overrides)))
+    config = arm_config(arm, overrides, max_steps)
     hooks = DeadlineHooks(time.monotonic() + budget_seconds)
     began = time.perf_counter()
-    result = train(config, data, work / "run", hooks)
+    result = train(config, data, work / name, hooks)
     train_seconds = time.perf_counter() - began
-    items = generate("eval-v1").items
-    report = evaluate(work / "run", items, max_new_tokens=200, batch_size=50)
-    sections = {}
-    for section in ("in_distribution", "out_of_distribution"):
-        section_predictions = [p for p in report["predictions"] if p["section"] == section]
-        summary = summarize(section_predictions)
-        sections[section] = {
-            "count": summary["count"],
-            "answer_accuracy": summary["answer_accuracy"],
-            "format_compliance": summary["format_compliance"],
-            "by_category": summary["by_category"],
-        }
-    losses = hooks.losses
+    items = generate("eval-v1").items[:eval_limit]
+    report = evaluate(work / name, items, max_new_tokens=EVAL_NEW_TOKENS, batch_size=50)
+    manifest, losses = result.manifest, hooks.losses
     return {
-        "config": config.to_dict(),
-        "train_examples": count,
-        "status": result.status,
-        "steps": result.steps_completed,
-        "train_wall_seconds": train_seconds,
-        "budget_seconds": budget_seconds,
+        "arm": name, **{key: arm[key] for key in ("dataset", "format", "what")},
+        "config": config.to_dict(), "train_examples": count, "status": result.status,
+        "steps": result.steps_completed, "examples_seen": hooks.examples,
+        "epochs": round(hooks.examples / manifest["data"]["examples"], 2),
+        "train_wall_seconds": train_seconds, "budget_seconds": budget_seconds,
+        "tokens_per_example": manifest["data"]["tokens_per_example"],
+        "padding_fraction": manifest["data"]["padding_fraction"],
+        "vocab_size": manifest["model"]["vocab_size"],
         "first_10_mean_loss": sum(losses[:10]) / max(1, len(losses[:10])),
         "last_10_mean_loss": sum(losses[-10:]) / max(1, len(losses[-10:])),
-        "tokens_per_s": result.manifest.get("throughput", {}).get("tokens_per_s"),
-        "mfu": result.manifest.get("throughput", {}).get("mfu"),
+        "tokens_per_s": manifest.get("throughput", {}).get("tokens_per_s"),
         "eval_wall_seconds": report["summary"]["generation"]["wall_seconds"],
-        "sections": sections,
-        "targets": {"in_distribution_answer_accuracy": 0.9, "in_distribution_format_compliance": 0.99},
-    }, work / "run"
+        "sections": section_scores(report["predictions"]),
+    }, work / name
+
+
+def data_efficiency(count: int, max_seq_len: int, datasets: tuple[str, ...] = DATASETS) -> dict:
+    """Tokens per example (bytes vs the learned tokenizer) and the share of padding a step computes
+    without and with packing, per training set; no training."""
+    from training.data import build_examples
+    from training.packing import StepBatches
+    from training.tokenizers import run_tokenizer
+
+    result = {}
+    with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp:
+        for dataset in datasets:
+            rows = [render_tunix_sft(trace, str(i)) for i, trace in enumerate(training_traces(dataset, count))]
+            per_tokenizer = {}
+            for kind in ("byte", "spm"):
+                tokenizer = run_tokenizer(kind, QUALITY_CONFIG["spm_vocab_size"], rows, Path(tmp), False)
+                examples, stats = build_examples(rows, tokenizer, max_seq_len)
+                per_tokenizer[kind] = {
+                    "tokens_per_example": stats["tokens_per_example"], "dropped_too_long": stats["dropped_too_long"],
+                    **{f"padding_fraction_{mode}": round(StepBatches(
+                        examples, "h", 0, 8, 1, tokenizer.pad_id, packed).padding_fraction(), 4)
+                        for mode, packed in (("plain", False), ("packed", True))}}
+            per_tokenizer["spm_vs_byte_token_ratio"] = round(
+                per_tokenizer["byte"]["tokens_per_example"] / per_tokenizer["spm"]["tokens_per_example"], 2)
+            result[dataset] = per_tokenizer
+    return {"train_examples": count, "max_seq_len": max_seq_len, "datasets": result}
+
+
+def accuracy_row(arm: dict) -> dict:
+    return {key: arm[key] for key in ("arm", "what", "steps", "examples_seen", "epochs", "tokens_per_example",
+                                      "padding_fraction")} | {
+        section: arm["sections"][section]["answer_accuracy"] for section in arm["sections"]}
 
 
 def width_sweep(peaks: dict, repeats: int) -> list[dict]:
     """The same train step at growing widths (bf16, and float32 for the two smallest): the share of
     time outside matmuls (attention over T×T scores, norms, optimizer) shrinks as d grows, so the
     fraction of peak rises."""
-    config = TrainConfig.from_dict({**QUALITY_CONFIG, "max_steps": 100})
+    config = TrainConfig.from_dict({**QUALITY_CONFIG, "tokenizer": "byte", "packing": False, "max_steps": 100})
     rows = []
     for d_model, n_heads, dtype in WIDTHS:
         model_cfg = ModelConfig(
@@ -295,34 +395,82 @@ def eval_prompts(count: int) -> list[str]:
     return [render_prompt(item["prompt"]) for item in generate("eval-v1").items[:count]]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short run: 60 s of training, fewer repeats")
-    parser.add_argument("--budget-seconds", type=float, help="training wall-clock budget")
-    parser.add_argument("--count", type=int, help="dev-reasoning-v1 training traces")
+    parser.add_argument("--quick", action="store_true", help="smoke run under a minute: seconds of training")
+    parser.add_argument("--budget-minutes", type=float, default=BUDGET_MINUTES,
+                        help="training wall-clock budget of each arm (10; 40 for the nightly run)")
+    parser.add_argument("--budget-seconds", type=float, help="the budget in seconds (overrides --budget-minutes)")
+    parser.add_argument("--count", type=int, help=f"training traces per arm (default {TRAIN_COUNT})")
+    parser.add_argument("--levers", action="store_true",
+                        help=f"also train {', '.join(LEVER_ARMS)} for the same budget: what each lever buys")
+    parser.add_argument("--arms", help="comma-separated arms to train instead (of " + ", ".join(ARMS) + ")")
     parser.add_argument("--no-width-sweep", action="store_true", help="skip the train-step width sweep")
+    parser.add_argument("--no-speed", action="store_true", help="skip peaks, train and generation speed")
     parser.add_argument("--batch-size", type=int, help=f"override {QUALITY_CONFIG['batch_size']}")
     parser.add_argument("--learning-rate", type=float, help=f"override {QUALITY_CONFIG['learning_rate']}")
-    args = parser.parse_args(argv)
-    overrides = {key: value for key, value in (("batch_size", args.batch_size),
-                                               ("learning_rate", args.learning_rate)) if value is not None}
-    budget = args.budget_seconds or (60.0 if args.quick else BUDGET_SECONDS)
-    count = args.count or (2_000 if args.quick else TRAIN_COUNT)
-    repeats = 3 if args.quick else 6
+    parser.add_argument("--max-seq-len", type=int, help=f"override {QUALITY_CONFIG['max_seq_len']}")
+    parser.add_argument("--spm-vocab-size", type=int, help=f"override {QUALITY_CONFIG['spm_vocab_size']}")
+    return parser.parse_args(argv)
 
-    results: dict = {"benchmark": "training", "quick": args.quick, "device": str(jax.devices()[0]),
-                     "note": "2-core CPU shared with other engineers; numbers move with their load"}
+
+def chosen_arms(args: argparse.Namespace) -> list[str]:
+    if args.arms:
+        return args.arms.split(",")
+    return [*(LEVER_ARMS if args.levers else ()), "final", "answer_only"]
+
+
+def speed_sections(results: dict, args: argparse.Namespace, overrides: dict, repeats: int) -> None:
     results["peak"] = measure_peaks()
-    speed_config = TrainConfig.from_dict({**QUALITY_CONFIG, **overrides, "max_steps": 100})
-    results["train_speed"] = train_speed(speed_config, results["peak"], repeats)
+    speed_config = arm_config(ARMS["final"], overrides)
+    results["train_speed"] = train_speed(speed_config, results["peak"], repeats, arm_model_config(speed_config))
     if not (args.quick or args.no_width_sweep):
         results["train_speed_by_width"] = width_sweep(results["peak"], 3)
-    step_seconds = results["train_speed"]["fastest_step_seconds"]
-    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
-        results["quality"], run_dir = quality(Path(tmp), budget, count, step_seconds, overrides)
-        loaded = load_model(run_dir)
-        results["generation_speed"] = generation_speed(loaded, eval_prompts(GEN_BATCH), repeats)
     results["peak"]["bfloat16_note"] = "bf16 x bf16 -> f32 jnp.dot, 1024^3; float32 is the same size"
+
+
+def comparisons(arms: dict) -> dict:
+    """The ablation (the same traces with and without their work) and the lever curve, side by side."""
+    out = {"levers": [accuracy_row(arms[name]) for name in (*LEVER_ARMS, "final") if name in arms]}
+    if "final" in arms and "answer_only" in arms:
+        show, bare = (arms[name]["sections"] for name in ("final", "answer_only"))
+        out["show_your_work"] = {section: {
+            "with_reasoning": show[section]["answer_accuracy"], "answer_only": bare[section]["answer_accuracy"],
+            "by_category": {category: [scores["answer_accuracy"],
+                                       bare[section]["by_category"].get(category, {}).get("answer_accuracy")]
+                            for category, scores in show[section]["by_category"].items()},
+        } for section in show}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {key: value for key, value in (
+        ("batch_size", args.batch_size), ("learning_rate", args.learning_rate), ("max_seq_len", args.max_seq_len),
+        ("spm_vocab_size", args.spm_vocab_size)) if value is not None}
+    budget = args.budget_seconds or (QUICK_BUDGET_SECONDS if args.quick else args.budget_minutes * 60)
+    count = args.count or (QUICK_COUNT if args.quick else TRAIN_COUNT)
+    eval_limit = QUICK_EVAL_ITEMS if args.quick else None
+    results: dict = {"benchmark": "training", "quick": args.quick, "device": str(jax.devices()[0]),
+                     "budget_seconds_per_arm": budget,
+                     "note": "2-core CPU shared with other engineers; numbers move with their load"}
+    if not (args.quick or args.no_speed):
+        speed_sections(results, args, overrides, repeats=6)
+    max_seq_len = overrides.get("max_seq_len", QUALITY_CONFIG["max_seq_len"])
+    datasets = tuple(sorted({ARMS[name]["dataset"] for name in chosen_arms(args)}))
+    results["data"] = data_efficiency(min(count, DATA_STATS_COUNT), max_seq_len, datasets)
+    arms, run_dirs = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        for name in chosen_arms(args):
+            arms[name], run_dirs[name] = train_arm(Path(tmp), name, budget, count, overrides, eval_limit)
+        if not args.no_speed:
+            loaded = load_model(run_dirs.get("final") or next(iter(run_dirs.values())))
+            new_tokens = QUICK_GEN_NEW_TOKENS if args.quick else GEN_NEW_TOKENS
+            results["generation_speed"] = generation_speed(loaded, eval_prompts(GEN_BATCH), 1 if args.quick else 6,
+                                                           new_tokens)
+    results["arms"] = arms
+    results["comparisons"] = comparisons(arms)
+    results["targets"] = TARGETS
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
     return 0
 

@@ -4,7 +4,11 @@
 each offending key to messages, so an API can return all of them in one 400.
 
 Batch semantics: `batch_size` examples per micro-batch, `grad_accum` micro-batches per optimizer
-update, so one step consumes `batch_size * grad_accum` examples.
+update, so one step consumes `batch_size * grad_accum` examples. With `packing` (builtin only) a
+micro-batch is `batch_size` rows of `max_seq_len` tokens, each holding as many whole examples as fit.
+
+`tokenizer` (builtin only): "byte" (UTF-8 bytes) or "spm", a SentencePiece model of about
+`spm_vocab_size` pieces trained on the run's own training export (see training.spm_tokenizer).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from training.spm_tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
 from training.trace_schema import canonical_json
 
 BACKENDS = ("builtin", "tunix")
@@ -23,6 +28,7 @@ TUNIX_WEIGHT_PRESETS = ("gemma3-1b", "gemma2-2b")
 TUNIX_PRESETS = TUNIX_WEIGHT_PRESETS + ("gemma3-tiny",)
 PRESETS_BY_BACKEND = {"builtin": BUILTIN_PRESETS, "tunix": TUNIX_PRESETS}
 SCHEDULES = ("cosine", "linear", "constant")
+TOKENIZERS = ("byte", "spm")
 MAX_SEQ_LEN_LIMIT = 8192
 LORA_KEYS = ("rank", "alpha")
 # eval_every without held-out data: losses on a fixed sample of this many batches of training rows.
@@ -57,6 +63,9 @@ class TrainConfig:
     eval_every: int = 0
     checkpoint_every: int = 100
     lora: dict | None = None
+    tokenizer: str = "byte"
+    spm_vocab_size: int = 1024
+    packing: bool = False
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainConfig:
@@ -113,6 +122,7 @@ _INT_RANGES = {
     "seed": (0, 2**63 - 1),
     "eval_every": (0, None),
     "checkpoint_every": (0, None),
+    "spm_vocab_size": (MIN_VOCAB_SIZE, MAX_VOCAB_SIZE),
 }
 
 
@@ -166,6 +176,12 @@ def _check_choices(errors: Errors, cfg: dict) -> None:
         errors.setdefault("schedule", []).append(
             f"Must be one of {', '.join(SCHEDULES)} (got {cfg['schedule']!r})."
         )
+    if cfg["tokenizer"] not in TOKENIZERS:
+        errors.setdefault("tokenizer", []).append(
+            f"Must be one of {', '.join(TOKENIZERS)} (got {cfg['tokenizer']!r})."
+        )
+    if not isinstance(cfg["packing"], bool):
+        errors.setdefault("packing", []).append(f"Must be true or false (got {cfg['packing']!r}).")
 
 
 def _check_backend_rules(errors: Errors, cfg: dict) -> None:
@@ -183,6 +199,10 @@ def _check_backend_rules(errors: Errors, cfg: dict) -> None:
         errors.setdefault("model_dir", []).append(
             f"Required for {model!r}: a local folder with its safetensors weights and tokenizer."
         )
+    if backend == "tunix" and cfg["tokenizer"] == "spm":
+        errors.setdefault("tokenizer", []).append("The tunix backend uses the model's own tokenizer; use byte.")
+    if backend == "tunix" and cfg["packing"] is True:
+        errors.setdefault("packing", []).append("Only the builtin backend packs examples.")
     _check_lora(errors, cfg)
 
 

@@ -40,6 +40,7 @@ class ExampleArrays:
     targets: np.ndarray  # int32 [n, max_seq_len]
     loss_mask: np.ndarray  # float32 [n, max_seq_len]
     row_index: np.ndarray  # int32 [n], index of the source row each example came from
+    lengths: np.ndarray  # int32 [n], real (non-padding) positions of each example
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -100,7 +101,7 @@ def build_example(tokenizer: Tokenizer, prompt: str, completion: str, max_seq_le
     targets[:n] = tokens[1:]
     # targets[t] is tokens[t + 1]: completion tokens start at index prompt_len of `tokens`.
     loss_mask[prompt_len - 1 : n] = 1.0
-    return {"inputs": inputs, "targets": targets, "loss_mask": loss_mask}
+    return {"inputs": inputs, "targets": targets, "loss_mask": loss_mask, "length": n}
 
 
 def build_examples(rows: list[dict], tokenizer: Tokenizer, max_seq_len: int) -> tuple[ExampleArrays, dict]:
@@ -127,7 +128,9 @@ def build_examples(rows: list[dict], tokenizer: Tokenizer, max_seq_len: int) -> 
         targets=np.stack([e["targets"] for e in kept]),
         loss_mask=np.stack([e["loss_mask"] for e in kept]),
         row_index=np.asarray(sources, dtype=np.int32),
+        lengths=np.asarray([e["length"] for e in kept], dtype=np.int32),
     )
+    stats["tokens_per_example"] = round(float(arrays.lengths.mean()) + 1, 2)  # +1: inputs drop the last token
     return arrays, stats
 
 

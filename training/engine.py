@@ -15,11 +15,10 @@ from training.config import TrainConfig
 from training.data import read_sft_rows
 from training.flops import matmul_param_count, measure_matmul_flops, param_count, train_flops_per_token
 from training.hooks import TrainHooks
-from training.model import model_config_for
-from training.run_files import code_version, device_info, ensure_run_config, file_sha256
+from training.run_files import RUN_CONFIG_FILE, code_version, device_info, ensure_run_config, file_sha256
 from training.run_result import TrainResult, finish_run, run_timings, utc_now
-from training.tokenizers import ByteTokenizer
-from training.trainer import BuiltinTrainer, LoopOutcome, steady_tokens_per_s
+from training.tokenizers import Tokenizer, run_tokenizer, tokenizer_sha256
+from training.trainer import BuiltinTrainer, LoopOutcome, run_model_config, steady_tokens_per_s
 
 PEAK_MATMUL_SIZE = 1024
 
@@ -56,30 +55,36 @@ def train(
     return _train_builtin(config, rows, data_hash, Path(data_path), out_dir, hooks, eval_rows, peak_flops)
 
 
-def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path) -> dict:
+def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path, tokenizer: Tokenizer) -> dict:
     return {
         "backend": "builtin",
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
         "data_hash": data_hash,
         "data_path": str(data_path),
-        "model": model_config_for(config.model).to_dict(),
-        "tokenizer": ByteTokenizer.name,
+        "model": run_model_config(config.model, tokenizer).to_dict(),
+        "tokenizer": tokenizer.name,
+        "tokenizer_sha256": tokenizer_sha256(tokenizer),
     }
 
 
 def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows, peak_flops) -> TrainResult:
     started_at, began = utc_now(), time.perf_counter()
-    ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path))
-    trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows)
+    resuming = (out_dir / RUN_CONFIG_FILE).exists()
+    tokenizer = run_tokenizer(config.tokenizer, config.spm_vocab_size, rows, out_dir, resuming)
+    if not resuming:
+        hooks.on_log(f"tokenizer {tokenizer.name}: {tokenizer.vocab_size} ids")
+    ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path, tokenizer))
+    trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows, tokenizer=tokenizer)
     outcome = trainer.run()
     timings = run_timings(started_at, began)
-    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops)
+    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops, tokenizer)
     return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
 
 
-def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops) -> dict:
-    model_cfg = model_config_for(config.model)
+def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops,
+                   tokenizer: Tokenizer) -> dict:
+    model_cfg = run_model_config(config.model, tokenizer)
     return {
         "status": outcome.status,
         "cancel_reason": outcome.cancel_reason,
@@ -96,7 +101,8 @@ def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: 
             "param_count": param_count(outcome.params),
             "matmul_param_count": matmul_param_count(outcome.params),
         },
-        "tokenizer": ByteTokenizer.name,
+        "tokenizer": tokenizer.name,
+        "tokenizer_sha256": tokenizer_sha256(tokenizer),
         "resumed_from_step": outcome.start_step,
         "steps_completed": outcome.final_step,
         "timings": {

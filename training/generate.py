@@ -22,7 +22,7 @@ from flax import nnx
 from training.checkpoints import CheckpointStore
 from training.model import ModelConfig, Transformer, empty_cache
 from training.run_files import RUN_CONFIG_FILE, read_json
-from training.tokenizers import Tokenizer, get_tokenizer, stop_ids
+from training.tokenizers import Tokenizer, load_run_tokenizer, stop_ids
 
 PROMPT_BUCKET = 32
 
@@ -56,7 +56,7 @@ def load_model(out_dir: str | Path, step: int | None = None) -> LoadedModel:
     model_config = ModelConfig(**run_config["model"])
     graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Transformer(model_config, nnx.Rngs(params=0))))
     params, step = CheckpointStore(out_dir, read_only=True).restore_params(abstract, step)
-    tokenizer = get_tokenizer(model_config.tokenizer)
+    tokenizer = load_run_tokenizer(out_dir, run_config)
     return LoadedModel(graphdef, params, model_config, tokenizer, run_config, step)
 
 

@@ -162,15 +162,20 @@ def masked_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
     return attended / jnp.transpose(total, (0, 2, 1))[..., None]
 
 
-def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, block: int = CAUSAL_BLOCK) -> jax.Array:
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, segments: jax.Array | None = None,
+                     block: int = CAUSAL_BLOCK) -> jax.Array:
     """Causal self-attention computed one block of query rows at a time: rows [start, end) only
-    score keys [0, end), so the all-masked upper triangle (almost half the T×T work) is skipped."""
+    score keys [0, end), so the all-masked upper triangle (almost half the T×T work) is skipped.
+
+    segments [B, T] (packed rows, see training.packing): a token also sees only its own segment."""
     length = q.shape[1]
     rows = []
     for start in range(0, length, block):
         end = min(start + block, length)
-        visible = jnp.arange(start, end)[:, None] >= jnp.arange(end)[None, :]
-        rows.append(masked_attention(q[:, start:end], k[:, :end], v[:, :end], visible[None]))
+        visible = (jnp.arange(start, end)[:, None] >= jnp.arange(end)[None, :])[None]
+        if segments is not None:
+            visible = visible & (segments[:, start:end, None] == segments[:, None, :end])
+        rows.append(masked_attention(q[:, start:end], k[:, :end], v[:, :end], visible))
     return rows[0] if len(rows) == 1 else jnp.concatenate(rows, axis=1)
 
 
@@ -180,7 +185,7 @@ class Attention(nnx.Module):
         self.qkv = Dense(cfg, cfg.d_model, 3 * cfg.d_model, INIT_STD, rngs)
         self.out = Dense(cfg, cfg.d_model, cfg.d_model, out_std, rngs)
 
-    def __call__(self, x, positions, mask, cache=None, cache_index=None):
+    def __call__(self, x, positions, mask, cache=None, cache_index=None, segments=None):
         batch, length, _ = x.shape
         q, k, v = jnp.split(self.qkv(x).reshape(batch, length, 3 * self.n_heads, self.head_dim), 3, axis=2)
         q = rotary(q, positions) * (1.0 / math.sqrt(self.head_dim))
@@ -190,7 +195,10 @@ class Attention(nnx.Module):
             k = jax.lax.dynamic_update_slice_in_dim(cache[0], k, cache_index, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(cache[1], v, cache_index, axis=1)
             cache = (k, v)
-        attended = causal_attention(q, k, v) if mask is None else masked_attention(q, k, v, mask)
+        if mask is None:
+            attended = causal_attention(q, k, v, segments)
+        else:
+            attended = masked_attention(q, k, v, mask)
         attended = attended.reshape(batch, length, -1)
         return self.out(attended), cache
 
@@ -214,8 +222,8 @@ class Block(nnx.Module):
         self.mlp_norm = nnx.RMSNorm(cfg.d_model, rngs=rngs)
         self.mlp = MLP(cfg, out_std, rngs)
 
-    def __call__(self, x, positions, mask, cache=None, cache_index=None):
-        attended, cache = self.attn(self.attn_norm(x), positions, mask, cache, cache_index)
+    def __call__(self, x, positions, mask, cache=None, cache_index=None, segments=None):
+        attended, cache = self.attn(self.attn_norm(x), positions, mask, cache, cache_index, segments)
         x = x + attended
         return x + self.mlp(self.mlp_norm(x)), cache
 
@@ -228,11 +236,12 @@ class Transformer(nnx.Module):
         self.final_norm = nnx.RMSNorm(cfg.d_model, rngs=rngs)
         self.head = Dense(cfg, cfg.d_model, cfg.vocab_size, INIT_STD, rngs)
 
-    def __call__(self, tokens, positions=None, mask=None, cache=None, cache_index=None):
+    def __call__(self, tokens, positions=None, mask=None, cache=None, cache_index=None, segments=None):
         """Logits [B, T, V] (and the updated cache when one is given).
 
         tokens/positions: [B, T] ints; mask: [B or 1, T, S] bool (plain causal over T when omitted);
-        cache: per-layer (k, v) pairs of shape [B, S, H, D], written at `cache_index`.
+        cache: per-layer (k, v) pairs of shape [B, S, H, D], written at `cache_index`; segments:
+        [B, T] ints of packed rows, used with the plain causal mask only.
         """
         length = tokens.shape[1]
         if positions is None:
@@ -240,7 +249,8 @@ class Transformer(nnx.Module):
         x = self.embed(tokens)
         new_cache = []
         for index, block in enumerate(self.blocks):
-            x, layer_cache = block(x, positions, mask, None if cache is None else cache[index], cache_index)
+            layer_cache = None if cache is None else cache[index]
+            x, layer_cache = block(x, positions, mask, layer_cache, cache_index, segments)
             new_cache.append(layer_cache)
         logits = self.head(self.final_norm(x))
         return logits if cache is None else (logits, new_cache)

@@ -11,9 +11,13 @@ import uuid
 
 START_OF_TURN = "<start_of_turn>"
 END_OF_TURN = "<end_of_turn>"
+REASONING_OPEN, REASONING_CLOSE = "<reasoning>", "</reasoning>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 TEMPLATE_NAME = "gemma_reasoning"
 TEMPLATE_VERSION = "1"
-EXPORT_FORMATS = ("trace", "tunix_sft", "training_example", "messages")
+# tunix_sft_answer_only is the show-your-work ablation: the same traces with an empty reasoning
+# section, so a model trained on it can be compared with one trained on the full traces.
+EXPORT_FORMATS = ("trace", "tunix_sft", "training_example", "messages", "tunix_sft_answer_only")
 
 # Stable namespace so a training_example id is a pure function of its source trace id.
 _EXAMPLE_NAMESPACE = uuid.UUID("6f6b1f0e-6a8c-4c1e-9a43-2b1f3c0d7e55")
@@ -26,16 +30,17 @@ def render_prompt(prompt: str) -> str:
 def render_response(steps: list[dict], final_answer: str) -> str:
     """The target output without the chat markers: `<reasoning>…</reasoning><answer>…</answer>`."""
     step_lines = "\n".join(step["content"] for step in steps)
-    return f"<reasoning>{step_lines}</reasoning><answer>{final_answer}</answer>"
+    return f"{REASONING_OPEN}{step_lines}{REASONING_CLOSE}{ANSWER_OPEN}{final_answer}{ANSWER_CLOSE}"
 
 
 def render_completion(steps: list[dict], final_answer: str) -> str:
     return render_response(steps, final_answer) + END_OF_TURN
 
 
-def render_tunix_sft(trace: dict, trace_id: str) -> dict:
+def render_tunix_sft(trace: dict, trace_id: str, *, show_work: bool = True) -> dict:
     prompt = render_prompt(trace["prompt"])
-    completion = render_completion(trace["steps"], trace["final_answer"])
+    steps = trace["steps"] if show_work else []
+    completion = render_completion(steps, trace["final_answer"])
     return {
         "id": trace_id,
         "prompt": prompt,
@@ -44,6 +49,11 @@ def render_tunix_sft(trace: dict, trace_id: str) -> dict:
         "final_answer": trace["final_answer"],
         "metadata": trace.get("meta") or {},
     }
+
+
+def render_tunix_sft_answer_only(trace: dict, trace_id: str) -> dict:
+    """tunix_sft with `<reasoning></reasoning>` left empty: the answer without the work."""
+    return render_tunix_sft(trace, trace_id, show_work=False)
 
 
 def render_training_example(trace: dict, trace_id: str) -> dict:
@@ -73,6 +83,7 @@ RENDERERS = {
     "tunix_sft": render_tunix_sft,
     "training_example": render_training_example,
     "messages": render_messages,
+    "tunix_sft_answer_only": render_tunix_sft_answer_only,
 }
 
 

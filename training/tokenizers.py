@@ -1,16 +1,25 @@
-"""Tokenizers: the protocol the data pipeline and generation rely on, and the builtin byte tokenizer.
+"""Tokenizers: the protocol the data pipeline and generation rely on, and the builtin ones.
 
 The byte tokenizer needs no download: ids 0..255 are raw UTF-8 bytes, followed by special ids. The
 chat markers `<start_of_turn>` and `<end_of_turn>` are single tokens so a model learns to stop by
 emitting exactly one id, and padding has its own id so it is never confused with end-of-sequence.
+
+The SentencePiece one (training.spm_tokenizer) is learned per run: `run_tokenizer` trains it on a
+fresh run's export and saves it as `tokenizer.model` in the run folder; a resumed run, generation and
+evaluation load that file (`load_run_tokenizer`) and check it against the sha256 in run_config.json.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from training.render import END_OF_TURN, START_OF_TURN
+from training.spm_tokenizer import SpmTokenizer, train_spm_model
+
+TOKENIZER_FILE = "tokenizer.model"
 
 
 @runtime_checkable
@@ -75,4 +84,39 @@ def stop_ids(tokenizer: Tokenizer) -> tuple[int, ...]:
 def get_tokenizer(name: str) -> Tokenizer:
     if name == ByteTokenizer.name:
         return ByteTokenizer()
-    raise ValueError(f"Unknown builtin tokenizer {name!r}; the only builtin one is {ByteTokenizer.name!r}.")
+    raise ValueError(f"Unknown builtin tokenizer {name!r}; the only fixed builtin one is {ByteTokenizer.name!r}.")
+
+
+def tokenizer_sha256(tokenizer: Tokenizer) -> str | None:
+    """The hash of a learned tokenizer's model file; None for the fixed byte tokenizer."""
+    return getattr(tokenizer, "sha256", None)
+
+
+def run_tokenizer(kind: str, vocab_size: int, rows: list[dict], out_dir: Path, resuming: bool) -> Tokenizer:
+    """The tokenizer of a builtin run: bytes, or SentencePiece trained on `rows` (prompts and
+    completions) when the run starts and read back from the run folder when it resumes."""
+    if kind == "byte":
+        return ByteTokenizer()
+    path = Path(out_dir) / TOKENIZER_FILE
+    if resuming and path.exists():
+        return SpmTokenizer(path.read_bytes())
+    model = train_spm_model((text for row in rows for text in (row["prompt"], row["completion"])), vocab_size)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(model)
+    os.replace(tmp, path)  # a run killed mid-write never leaves half a tokenizer behind
+    return SpmTokenizer(model)
+
+
+def load_run_tokenizer(out_dir: str | Path, run_config: dict) -> Tokenizer:
+    """The tokenizer a builtin run folder was trained with; a SentencePiece file whose sha256 is not
+    the one run_config.json recorded is refused (the checkpoint's ids would mean other pieces)."""
+    name = run_config["model"]["tokenizer"]
+    if name != SpmTokenizer.name:
+        return get_tokenizer(name)
+    path = Path(out_dir) / TOKENIZER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{out_dir} was trained with a learned tokenizer but {TOKENIZER_FILE} is missing.")
+    tokenizer = SpmTokenizer(path.read_bytes())
+    if tokenizer.sha256 != run_config.get("tokenizer_sha256"):
+        raise ValueError(f"{path} is not the tokenizer this run was trained with (sha256 differs).")
+    return tokenizer

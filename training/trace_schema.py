@@ -32,8 +32,13 @@ class TraceValidationError(ValueError):
         self.errors = errors
 
 
+REQUIRED = "This field is required."
+
+
 def _check_string(errors: Errors, path: str, value: Any, max_chars: int) -> None:
-    if not isinstance(value, str):
+    if value is None:
+        errors.setdefault(path, []).append(REQUIRED)
+    elif not isinstance(value, str):
         errors.setdefault(path, []).append("Must be a string.")
     elif not value.strip():
         errors.setdefault(path, []).append("Must not be empty.")
@@ -75,6 +80,9 @@ def _json_problem(value: Any) -> str | None:
 
 
 def _check_steps(errors: Errors, steps: Any) -> None:
+    if steps is None:
+        errors.setdefault("steps", []).append(REQUIRED)
+        return
     if not isinstance(steps, list):
         errors.setdefault("steps", []).append("Must be a list of steps.")
         return
@@ -90,7 +98,9 @@ def _check_steps(errors: Errors, steps: Any) -> None:
         for key in sorted(set(step) - set(STEP_FIELDS)):
             errors.setdefault(f"{path}.{key}", []).append("Unknown field.")
         i = step.get("i")
-        if isinstance(i, bool) or not isinstance(i, int):
+        if i is None:
+            errors.setdefault(f"{path}.i", []).append(REQUIRED)
+        elif isinstance(i, bool) or not isinstance(i, int):
             errors.setdefault(f"{path}.i", []).append("Must be an integer.")
         elif i < 0:
             errors.setdefault(f"{path}.i", []).append("Must be >= 0.")

@@ -8,6 +8,7 @@ its step count) come back bit for bit from the checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -22,11 +23,12 @@ from flax import nnx
 
 from training.checkpoints import CheckpointStore
 from training.config import EVAL_SAMPLE_BATCHES, TrainConfig
-from training.data import DataOrder, ExampleArrays, build_examples
+from training.data import ExampleArrays, build_examples
 from training.hooks import TrainHooks
-from training.model import create_model, model_config_for
+from training.model import ModelConfig, create_model, model_config_for
+from training.packing import StepBatches
 from training.run_files import METRICS_FILE, MetricsLog
-from training.tokenizers import ByteTokenizer
+from training.tokenizers import ByteTokenizer, Tokenizer
 
 MIN_LR_RATIO = 0.1  # cosine and linear decay end at 10 % of the peak learning rate
 ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.95, 1e-8
@@ -71,8 +73,10 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def masked_loss_sums(graphdef, params, batch: dict) -> tuple[jax.Array, jax.Array]:
-    """Sum of cross-entropy over completion tokens, and how many there were."""
-    logits = nnx.merge(graphdef, params)(batch["inputs"])
+    """Sum of cross-entropy over completion tokens, and how many there were. Packed batches carry
+    per-example `positions` and `segments` (training.packing); plain ones need neither."""
+    model = nnx.merge(graphdef, params)
+    logits = model(batch["inputs"], positions=batch.get("positions"), segments=batch.get("segments"))
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
     mask = batch["loss_mask"]
     return jnp.sum(losses * mask), jnp.sum(mask)
@@ -113,12 +117,6 @@ def make_eval_step(graphdef):
     return jax.jit(lambda params, batch: masked_loss_sums(graphdef, params, batch))
 
 
-def stack_batch(examples: ExampleArrays, indices: np.ndarray, grad_accum: int) -> dict:
-    """Arrays for one optimizer step, shaped [grad_accum, batch_size, max_seq_len]."""
-    batch = examples.take(indices)
-    return {key: value.reshape(grad_accum, -1, value.shape[-1]) for key, value in batch.items()}
-
-
 def eval_batches(examples: ExampleArrays, batch_size: int, limit: int | None) -> list[dict]:
     """Fixed-shape batches over the first `limit` examples; the tail is padded with mask-0 rows."""
     count = len(examples) if limit is None else min(limit, len(examples))
@@ -156,14 +154,19 @@ class LoopOutcome:
         self.recent_losses = (self.recent_losses + [metrics["loss"]])[-10:]
 
 
+def run_model_config(preset: str, tokenizer: Tokenizer) -> ModelConfig:
+    """The preset's shape with the run's vocabulary: a learned tokenizer sets the embedding size."""
+    return dataclasses.replace(model_config_for(preset), vocab_size=int(tokenizer.vocab_size), tokenizer=tokenizer.name)
+
+
 class BuiltinTrainer:
     """One training run of the builtin model into `out_dir`, resuming from its latest checkpoint."""
 
     def __init__(self, config: TrainConfig, rows: list[dict], data_hash: str, out_dir: Path,
-                 hooks: TrainHooks, eval_rows: list[dict] | None = None):
+                 hooks: TrainHooks, eval_rows: list[dict] | None = None, tokenizer: Tokenizer | None = None):
         self.config, self.data_hash, self.out_dir, self.hooks = config, data_hash, out_dir, hooks
-        self.tokenizer = ByteTokenizer()
-        self.model_config = model_config_for(config.model)
+        self.tokenizer = tokenizer or ByteTokenizer()
+        self.model_config = run_model_config(config.model, self.tokenizer)
         self.examples, self.data_stats = build_examples(rows, self.tokenizer, config.max_seq_len)
         self.eval_source = "held_out" if eval_rows else "train_sample"
         self.eval_examples = None
@@ -173,7 +176,9 @@ class BuiltinTrainer:
         self.optimizer = make_optimizer(config)
         self.opt_state = self.optimizer.init(self.params)
         self.schedule = make_schedule(config)
-        self.order = DataOrder(data_hash, config.seed, len(self.examples), config.examples_per_step)
+        self.batches = StepBatches(self.examples, data_hash, config.seed, config.batch_size, config.grad_accum,
+                                   int(self.tokenizer.pad_id), config.packing)
+        self.data_stats.update(packing=config.packing, padding_fraction=round(self.batches.padding_fraction(), 4))
         self.metrics_log = MetricsLog(out_dir / METRICS_FILE)
         self.store = CheckpointStore(out_dir)
 
@@ -231,7 +236,7 @@ class BuiltinTrainer:
     def _train_one_step(self, train_step, step: int) -> tuple[dict, float]:
         """Run update number step+1 (0-based `step` picks the batch) and return its metrics."""
         cfg = self.config
-        batch = stack_batch(self.examples, self.order.indices_for_step(step), cfg.grad_accum)
+        batch, examples = self.batches.for_step(step)
         began = time.perf_counter()
         self.params, self.opt_state, raw = train_step(self.params, self.opt_state, batch)
         loss = float(raw["loss"])  # blocks until the step is done, so the timing is real
@@ -243,7 +248,8 @@ class BuiltinTrainer:
             "grad_norm": float(raw["grad_norm"]),
             "tokens_per_s": cfg.examples_per_step * cfg.max_seq_len / seconds,
             "target_tokens": int(raw["target_tokens"]),
-            "epoch": round(self.order.epoch_of_step(step + 1), 4),
+            "examples": examples,
+            "epoch": round(self.batches.epoch_of_step(step + 1), 4),
         }
         return metrics, seconds
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.metrics.RequestMetricsMiddleware",
+    "apps.core.middleware.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +108,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not DEMO_MODE)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# HTTPS in production (README "Production shape"): off by default because only the operator knows the
+# site is served over TLS; `manage.py check --deploy` warns until they are set.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):  # behind a TLS-terminating proxy that sets X-Forwarded-Proto
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Request size limits (SPEC §2.1). Django's own cap is set to the largest request we accept so
 # that our parsers, not Django, decide and answer with a 413 naming the limit.
@@ -146,7 +155,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {},
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.ApiKeyWriteThrottle"],
+    # Writes per API key; e.g. "600/min". A batch of 1,000 traces is one write.
+    "DEFAULT_THROTTLE_RATES": {"key_writes": env_str("API_WRITE_RATE", "600/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -158,6 +169,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "apps.core.openapi.add_error_responses"],
+    # Several fields are called "status" with different choice sets; name each set once.
+    "ENUM_NAME_OVERRIDES": {
+        "TraceStatusEnum": "apps.traces.models.TraceStatus",
+        "JobStatusEnum": "apps.core.models.JobStatus",
+        "ReviewStatusEnum": ["approved", "rejected", "needs_review"],
+    },
 }
 
 # Celery. Without a broker URL the embedded default keeps its queue in files under the data folder

@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from apps.core import errors
+from apps.core.metrics import DEPENDENCY_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,14 @@ def api_exception_handler(exc, context):
     # Imported here: rest_framework.views reads the parser settings, which import this module.
     from rest_framework.views import exception_handler
 
+    from apps.core.middleware import is_connection_error
+
     if isinstance(exc, errors.DomainError):
         return domain_error_response(exc)
+    if is_connection_error(exc):
+        DEPENDENCY_ERRORS.labels("database").inc()
+        logger.error("database unavailable: %s", exc)
+        return domain_error_response(errors.Unavailable("The database is unavailable; retry later."))
     if isinstance(exc, RequestDataTooBig):
         return domain_error_response(errors.TooLarge("Request body exceeds the server's upload limit."))
     if isinstance(exc, Http404):

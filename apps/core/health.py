@@ -1,6 +1,11 @@
-"""Dependency probes used by /api/health and /api/redi/health."""
+"""Dependency probes used by /api/health and /api/redi/health.
+
+The answers are for anyone (load balancers, CI): they say which dependency is down, never its address
+or the driver's message (those go to the log).
+"""
 
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -11,9 +16,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from apps.core.readcache import CACHE_ERRORS
 from tunixrt.celery import app as celery_app
 
 REDI_CACHE_KEY = "tunixrt:redi-health"
+logger = logging.getLogger(__name__)
 
 
 def _timed(probe) -> dict:
@@ -21,7 +28,8 @@ def _timed(probe) -> dict:
     try:
         result = probe()
     except Exception as exc:  # noqa: BLE001 - any failure of a dependency is a "down" answer
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        logger.warning("health probe %s failed: %s: %s", probe.__name__, type(exc).__name__, exc)
+        result = {"ok": False, "error": "unreachable"}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
@@ -53,10 +61,22 @@ def _broker_probe() -> dict:
     return {"ok": True, "mode": "broker"}
 
 
+def _cache_probe() -> dict:
+    if not settings.CACHE_URL:
+        return {"ok": True, "mode": "per-process"}
+    cache.get("tunixrt:health-probe")
+    return {"ok": True, "mode": "shared"}
+
+
 def system_health() -> dict:
-    checks = {"database": _timed(_database_probe), "broker": _timed(_broker_probe)}
-    healthy = all(check["ok"] for check in checks.values())
-    return {"status": "ok" if healthy else "unavailable", "checks": checks}
+    """`ok`; `degraded` when only the cache is down (requests fall back to the database);
+    `unavailable` when the database or the broker is."""
+    checks = {"database": _timed(_database_probe), "broker": _timed(_broker_probe), "cache": _timed(_cache_probe)}
+    if not (checks["database"]["ok"] and checks["broker"]["ok"]):
+        status = "unavailable"
+    else:
+        status = "ok" if checks["cache"]["ok"] else "degraded"
+    return {"status": status, "checks": checks}
 
 
 def _redi_probe() -> dict:
@@ -74,7 +94,10 @@ def redi_health() -> dict:
     """Mock mode is always healthy; real mode probes the service, cached for REDIAI_HEALTH_TTL_S."""
     if settings.REDIAI_MODE != "real":
         return {"status": "healthy", "mode": "mock", "cached": False}
-    cached = cache.get(REDI_CACHE_KEY)
+    try:
+        cached = cache.get(REDI_CACHE_KEY)
+    except CACHE_ERRORS:
+        cached = None
     if cached is not None:
         return {**cached, "cached": True}
     probe = _timed(_redi_probe)
@@ -84,5 +107,8 @@ def redi_health() -> dict:
         "url": settings.REDIAI_BASE_URL,
         "probe": probe,
     }
-    cache.set(REDI_CACHE_KEY, result, settings.REDIAI_HEALTH_TTL_S)
+    try:
+        cache.set(REDI_CACHE_KEY, result, settings.REDIAI_HEALTH_TTL_S)
+    except CACHE_ERRORS:
+        pass  # the next call probes again
     return {**result, "cached": False}

@@ -25,6 +25,10 @@ HTTP_LATENCY = Histogram(
 )
 TRACES_CREATED = Counter("tunixrt_traces_created_total", "Traces stored.", ["source"])
 TRACE_DUPLICATES = Counter("tunixrt_trace_duplicates_total", "Trace submissions that duplicated stored content.")
+CACHE_FALLBACKS = Counter("tunixrt_cache_fallbacks_total",
+                          "Cache operations that failed and fell back to the database.", ["operation"])
+DEPENDENCY_ERRORS = Counter("tunixrt_dependency_errors_total",
+                            "Requests answered 503 because a dependency was unreachable.", ["dependency"])
 CURATION_EVENTS = Counter("tunixrt_curation_events_total", "Curation changes by action and new status.",
                           ["action", "to_status"])
 

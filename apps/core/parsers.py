@@ -10,7 +10,7 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from apps.core.errors import TooLarge
+from apps.core.errors import Invalid, TooLarge
 
 
 def view_body_limit(parser_context) -> int:
@@ -28,6 +28,34 @@ def read_limited(stream, parser_context, limit: int) -> bytes:
     if len(body) > limit:
         raise TooLarge(f"Request body exceeds the limit of {limit} bytes.")
     return body
+
+
+def unusable_text(value, path: str = "") -> dict:
+    """{path: [message]} for every string (and object key) PostgreSQL could not store: a NUL character
+    or a lone surrogate. Checked where JSON enters, so no such value reaches a query as a 500."""
+    problems: dict = {}
+    if isinstance(value, str):
+        if "\x00" in value:
+            problems[path or "body"] = ["Must not contain NUL characters."]
+        elif _has_lone_surrogate(value):
+            problems[path or "body"] = ["Must be valid Unicode (contains a lone surrogate)."]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            problems.update(unusable_text(key, key_path) if isinstance(key, str) else {})
+            problems.update(unusable_text(item, key_path))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems.update(unusable_text(item, f"{path}[{index}]"))
+    return problems
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name):
@@ -50,6 +78,10 @@ class LimitedJSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         raw = read_limited(stream, parser_context, view_body_limit(parser_context))
         try:
-            return loads_strict(raw)
+            data = loads_strict(raw)
         except ValueError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
+        problems = unusable_text(data)
+        if problems:
+            raise Invalid(problems)
+        return data

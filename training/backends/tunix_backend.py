@@ -130,6 +130,7 @@ def build_tunix_examples(rows: list[dict], tokenizer, max_seq_len: int) -> tuple
         targets=np.concatenate([short.inputs[:, :1], short.targets], axis=1),
         loss_mask=np.concatenate([np.zeros((n, 1), np.float32), short.loss_mask], axis=1),
         row_index=short.row_index,
+        lengths=short.lengths + 1,
     )
     return examples, {**stats, "max_seq_len": max_seq_len, "bos_prepended": True}
 

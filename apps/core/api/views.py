@@ -12,7 +12,8 @@ _health_schema = inline_serializer(
 
 
 class HealthView(APIView):
-    """Database and broker checks; 503 when either is down (for load balancers and CI)."""
+    """Database, broker and cache checks: 503 when the database or the broker is down, `degraded` (200)
+    when only the cache is (requests then read from the database)."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -20,7 +21,7 @@ class HealthView(APIView):
     @extend_schema(responses={200: _health_schema, 503: _health_schema})
     def get(self, request):
         report = system_health()
-        code = status.HTTP_200_OK if report["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if report["status"] == "unavailable" else status.HTTP_200_OK
         return Response(report, status=code)
 
 

@@ -94,7 +94,7 @@ class DatasetBuildStatusView(APIView):
 class DatasetExportView(APIView):
     content_negotiation_class = ExportFormatNegotiation
 
-    @extend_schema(parameters=[s.ExportQuerySerializer], responses={200: _ndjson_schema})
+    @extend_schema(parameters=[s.ExportQuerySerializer], responses={(200, "application/x-ndjson"): _ndjson_schema})
     def get(self, request, dataset_id):
         query = s.ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -163,7 +163,7 @@ def _slices(data: bytes, size: int = 1 << 20):
 class TunixSftExportView(APIView):
     permission_classes = [ReadOnlyRequest]
 
-    @extend_schema(request=s.SftExportSerializer, responses={200: _ndjson_schema})
+    @extend_schema(request=s.SftExportSerializer, responses={(200, "application/x-ndjson"): _ndjson_schema})
     def post(self, request):
         s.reject_unknown_keys(request.data, ("dataset_id", "split"))
         body = s.SftExportSerializer(data=request.data)
@@ -178,8 +178,8 @@ class TunixSftManifestView(APIView):
 
     permission_classes = [ReadOnlyRequest]
 
-    @extend_schema(request=s.SftManifestSerializer, responses={200: OpenApiResponse(OpenApiTypes.STR,
-                                                                                     description="YAML")})
+    @extend_schema(request=s.SftManifestSerializer,
+                   responses={(200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="YAML")})
     def post(self, request):
         s.reject_unknown_keys(request.data, ("dataset_id", "split", "config"))
         body = s.SftManifestSerializer(data=request.data)
@@ -252,7 +252,7 @@ class UngarGenerateView(APIView):
 class UngarExportView(APIView):
     content_negotiation_class = ExportFormatNegotiation
 
-    @extend_schema(parameters=[s.UngarExportQuerySerializer], responses={200: _ndjson_schema})
+    @extend_schema(parameters=[s.UngarExportQuerySerializer], responses={(200, "application/x-ndjson"): _ndjson_schema})
     def get(self, request):
         query = s.UngarExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -79,7 +79,8 @@ class ModelVersionDetailView(APIView):
 
 
 class ModelVersionDownloadView(APIView):
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="a tar archive")})
+    @extend_schema(responses={(200, "application/x-tar"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                                           description="a tar archive")})
     def get(self, request, version_id):
         """The version as a streamed tar archive: its folder layout plus MODEL_MANIFEST.json with each
         file's sha256. Unpacked, `python -m training generate --out <folder>` loads it."""

@@ -1,5 +1,4 @@
 import importlib.util
-import mimetypes
 
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
@@ -96,9 +95,9 @@ class RunLogsView(APIView):
 
     renderer_classes = [EventStreamRenderer, renderers.JSONRenderer]
 
-    @extend_schema(parameters=[s.LogQuerySerializer],
-                   responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/event-stream, or JSON "
-                                                                                 "with ?format=json")})
+    @extend_schema(parameters=[s.LogQuerySerializer], responses={
+        (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="the event stream"),
+        (200, "application/json"): OpenApiResponse(dict, description="one page, with ?format=json")})
     def get(self, request, run_id):
         run = selectors.run_get(user=request.user, run_id=run_id)
         query = s.LogQuerySerializer(data=request.query_params)
@@ -119,6 +118,12 @@ class RunLogsView(APIView):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
         return response
+
+    def handle_exception(self, exc):
+        # Errors are JSON in the one error shape, whatever the stream's content type would have been.
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
 
     def _page(self, run, since_seq: int, since_step: int, limit: int) -> Response:
         lines = selectors.log_lines_after(run.pk, since_seq, limit)
@@ -162,7 +167,8 @@ class RunArtifactListView(generics.ListAPIView):
 
 
 class RunArtifactDownloadView(APIView):
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="the file")})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                                                  description="the file")})
     def get(self, request, run_id, name):
         """Streams one recorded artifact; any other name (`..`, an absolute path) is 404."""
         run = selectors.run_get(user=request.user, run_id=run_id)
@@ -170,9 +176,8 @@ class RunArtifactDownloadView(APIView):
         path = artifact_path(run, artifact)
         if path is None:
             raise NotFound(f"Artifact {name!r} is no longer on disk.")
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,  # noqa: SIM115
-                                content_type=content_type)
+                                content_type="application/octet-stream")
         response["X-Artifact-Sha256"] = artifact.sha256
         return response
 

@@ -76,14 +76,18 @@ class TraceBatchView(APIView):
 
     @extend_schema(request=s.TraceBatchInSerializer, responses={201: dict})
     def post(self, request):
+        """A list of traces (or {"traces": [...]}), all-or-nothing. 201 when anything was stored; 200 when
+        every trace was already stored (each reported as a duplicate)."""
         body = request.data
+        if isinstance(body, dict) and "traces" not in body:
+            raise Invalid({"traces": ["Expected a list of traces, or an object {\"traces\": [...]}."]})
         items = body.get("traces") if isinstance(body, dict) else body
         if isinstance(body, dict) and set(body) - {"traces"}:
             raise Invalid({key: ["Unknown field."] for key in sorted(set(body) - {"traces"})})
         result = services.trace_batch_create(items=items, user=request.user)
         return Response(
             {"created": len(result["created"]), "ids": result["created"], "duplicates": result["duplicates"]},
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_201_CREATED if result["created"] else status.HTTP_200_OK,
         )
 
 
