@@ -7,15 +7,20 @@ are aggregated.
 import os
 import time
 
+import redis
+from django.conf import settings
+from django.db.models import Count
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 HTTP_REQUESTS = Counter(
     "tunixrt_http_requests_total", "HTTP requests by method, route and status.", ["method", "route", "status"]
@@ -29,6 +34,8 @@ CACHE_FALLBACKS = Counter("tunixrt_cache_fallbacks_total",
                           "Cache operations that failed and fell back to the database.", ["operation"])
 DEPENDENCY_ERRORS = Counter("tunixrt_dependency_errors_total",
                             "Requests answered 503 because a dependency was unreachable.", ["dependency"])
+INGEST_LINES = Counter("tunixrt_ingest_lines_total", "NDJSON ingest lines by outcome.", ["outcome"])
+INGEST_SECONDS = Histogram("tunixrt_ingest_duration_seconds", "Time to validate and store one NDJSON upload.")
 CURATION_EVENTS = Counter("tunixrt_curation_events_total", "Curation changes by action and new status.",
                           ["action", "to_status"])
 
@@ -48,11 +55,54 @@ class RequestMetricsMiddleware:
         return response
 
 
+class StateCollector:
+    """Read at scrape time: background jobs by kind and status (from their rows) and the number of
+    messages waiting in each queue of the broker."""
+
+    def collect(self):
+        from apps.core.jobs import job_kinds
+
+        jobs = GaugeMetricFamily("tunixrt_jobs", "Background jobs by kind and status.", labels=["kind", "status"])
+        for kind in job_kinds():
+            for status, count in kind.model.objects.order_by().values_list("status").annotate(n=Count("pk")):
+                jobs.add_metric([kind.name, status], count)
+        yield jobs
+        depth = GaugeMetricFamily("tunixrt_queue_depth", "Messages waiting per broker queue.", labels=["queue"])
+        for queue, count in queue_depths().items():
+            depth.add_metric([queue], count)
+        yield depth
+
+
+def queue_depths() -> dict:
+    """{queue: waiting messages} for the Redis broker (or the embedded file queue's total)."""
+    url = settings.CELERY_BROKER_URL
+    try:
+        if url.startswith(("redis://", "rediss://")):
+            client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                return {queue: client.llen(queue) for queue in QUEUES}
+            finally:
+                client.close()
+        if url.startswith("filesystem://"):
+            return {"all": len(os.listdir(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]))}
+    except (redis.RedisError, OSError):
+        return {}
+    return {}
+
+
+QUEUES = ("default", "train", "eval")
+
+
 def metrics_view(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        payload = generate_latest(registry)
     else:
-        payload = generate_latest()
+        registry = REGISTRY
+    payload = generate_latest(registry) + generate_latest(_STATE)
     return HttpResponse(payload, content_type=CONTENT_TYPE_LATEST)
+
+
+# The state collector reads the database, so it lives in its own registry, read only by /metrics.
+_STATE = CollectorRegistry()
+_STATE.register(StateCollector())

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import Invalid, TooLarge
+from apps.core.metrics import INGEST_LINES, INGEST_SECONDS
 from apps.core.parsers import loads_strict
 from apps.traces.services import trace_batch_create
 from training.trace_schema import trace_errors
@@ -108,7 +109,7 @@ def traces_ingest(*, chunks: Iterable[bytes], mode: str = "all_or_nothing", user
     if mode not in MODES:
         raise Invalid({"mode": [f"Unknown mode {mode!r}; use one of {', '.join(MODES)}."]})
     report = IngestReport(mode=mode)
-    with transaction.atomic():
+    with INGEST_SECONDS.time(), transaction.atomic():
         pending: list[tuple[int, dict]] = []
         for number, raw in iter_lines(chunks, settings.TRACE_MAX_BYTES):
             trace = _read_line(number, raw, report)
@@ -121,6 +122,9 @@ def traces_ingest(*, chunks: Iterable[bytes], mode: str = "all_or_nothing", user
         if pending and not (mode == "all_or_nothing" and report.error_count):
             _store(pending, report, user)
         _raise_if_rejected(report)  # inside the transaction: raising rolls back what was stored
+    INGEST_LINES.labels("stored").inc(len(report.ids))
+    INGEST_LINES.labels("duplicate").inc(len(report.duplicates))
+    INGEST_LINES.labels("invalid").inc(report.error_count)
     return report.as_dict()
 
 

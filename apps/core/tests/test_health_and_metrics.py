@@ -61,3 +61,19 @@ def test_the_openapi_schema_lists_the_trace_endpoints(anon_client):
     for path in ("/api/traces", "/api/traces/batch", "/api/traces/{trace_id}/review", "/api/health"):
         assert path in paths
     assert anon_client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_show_jobs_by_status_queue_depth_and_ingest(anon_client, write_client, trace_body):
+    import json
+
+    from apps.datasets.models import DatasetBuild
+
+    DatasetBuild.objects.create(dataset_id="m-v1", request={})
+    body = (json.dumps(trace_body()) + "\n").encode()
+    write_client.generic("POST", "/api/datasets/ingest", body, content_type="application/x-ndjson")
+    text = anon_client.get("/metrics").content.decode()
+    assert 'tunixrt_jobs{kind="dataset_build",status="queued"} 1.0' in text
+    assert 'tunixrt_queue_depth{queue="train"}' in text
+    assert 'tunixrt_ingest_lines_total{outcome="stored"}' in text
+    assert "tunixrt_http_request_duration_seconds_bucket" in text and "tunixrt_cache_fallbacks_total" in text
