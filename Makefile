@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/tunixrt \
 
 DEMO_ENV := TUNIXRT_DEMO=1
 
-.PHONY: demo test bench lint serve worker beat web asgi services chromium clean
+.PHONY: demo test bench drills lint serve worker beat web asgi services chromium clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ chromium:
 # stop pytest from dropping the test database.
 test: $(STAMP) services lint chromium
 	$(TEST_ENV) DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest
+
+# Fault drills (broker loss, database outage, racing workers): minutes, so nightly rather than in `make test`.
+drills: $(STAMP) services
+	$(TEST_ENV) DB_CONN_MAX_AGE=0 $(VENV)/bin/pytest -m drill
 
 # wrk (Debian) drives the read-latency benchmark; installed here when missing.
 bench: $(STAMP) services
