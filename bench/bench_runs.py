@@ -17,6 +17,7 @@
 
 The MLflow figures are quoted from the issue (measured on this machine with PostgreSQL); MLflow is not
 a dependency. QUICK=1 shrinks every size so `make test` can check that this benchmark still runs.
+Wall-clock figures are repeated (REPEATS) and reported as median and range.
 """
 
 import http.client
@@ -32,13 +33,15 @@ from pathlib import Path
 
 from bench._django import database_url_for, throwaway_database
 from bench.bench_api import free_port, start_gunicorn, wrk_latency
+from bench.report import QUICK, compare, figure, quick
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICK = os.environ.get("QUICK") == "1"
-METRIC_ROWS = 2_000 if QUICK else 20_000
-LIST_RUNS = 100 if QUICK else 1_000
-FOLLOWERS = 5 if QUICK else 100
-TRAIN_STEPS = 60 if QUICK else 1_500
+METRIC_ROWS = quick(20_000, 2_000)
+LIST_RUNS = quick(1_000, 100)
+FOLLOWERS = quick(100, 5)
+TRAIN_STEPS = quick(1_500, 60)
+REPEATS = quick(3, 1)
+ISSUE = "#10 runs"
 TINY = {"backend": "builtin", "model": "tiny", "batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 10,
         "max_seq_len": 128, "checkpoint_every": 500, "seed": 0}
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
@@ -276,6 +279,34 @@ def reads_with_idle_followers(db_name: str, asgi_port: int, token: str, user, da
             "met": with_followers.get("p99_ms", 1e9) <= 50 and not with_followers.get("errors")}
 
 
+def _figures(first: list, ingest: list, reads: dict, relay: list, followed: list, idle: dict) -> list:
+    metrics, listing = reads["metrics_read"], reads["runs_list"]
+    return [
+        figure(ISSUE, "POST /api/tunix/run to the first step, less JAX compile", [f["overhead_s"] for f in first],
+               "s", target=("<=", 5),
+               comparison=compare("compile and first step", [f["compile_and_first_step_s"] for f in first], "s")),
+        figure(ISSUE, f"training through the launcher ({TRAIN_STEPS:,} steps), extra wall time",
+               [100 * r["extra_fraction"] for r in relay], "%", target=("<", 5),
+               comparison=compare("python -m training train", [r["cli_wall_s"] for r in relay], "s")),
+        figure(ISSUE, "metric points stored by the relay", [i["points_per_s"] for i in ingest], "points/s",
+               target=(">=", 27_000), comparison=compare("MLflow log_batch", 2713, "points/s", quoted=True)),
+        figure(ISSUE, f"GET …/metrics of a {4 * METRIC_ROWS:,}-point run (median of 20)",
+               metrics["full"]["median_ms"], "ms", target=("<=", 150),
+               comparison=compare("MLflow get_metric_history", 1270, "ms", quoted=True)),
+        figure(ISSUE, f"runs list, newest 50 of {listing['runs']:,} (median of 50)", listing["newest_50"]["median_ms"],
+               "ms", target=("<=", 30), comparison=compare("MLflow search_runs", 76, "ms", quoted=True)),
+        figure(ISSUE, f"{FOLLOWERS} SSE followers on a training run, extra wall time",
+               [100 * f["extra_fraction"] for f in followed], "%", target=("<", 5),
+               comparison=compare("the same run unfollowed", [f["run_wall_s_alone"] for f in followed], "s")),
+        figure(ISSUE, f"SSE followers that received every log line (of {FOLLOWERS})",
+               float(min(f["followers_with_every_line"] for f in followed)), "followers",
+               target=(">=", FOLLOWERS)),
+        figure(ISSUE, f"GET /api/traces p99 at 32 clients with {FOLLOWERS} idle followers",
+               idle["with_followers"].get("p99_ms"), "ms", target=("<=", 50),
+               comparison=compare("without followers", idle["without_followers"].get("p99_ms") or 0, "ms")),
+    ]
+
+
 def main():
     DATA.mkdir(parents=True, exist_ok=True)
     # This process queues the runs and reads their folders: the same broker and folders as its worker.
@@ -292,23 +323,29 @@ def main():
         def post(body):
             return client.post("/api/tunix/run", body, content_type="application/json")
 
-        ingest = metrics_ingest(user, dataset)
-        reads = http_reads(db_name, token, user, dataset, ingest.pop("run_id"))
+        ingest = [metrics_ingest(user, dataset) for _ in range(REPEATS)]
+        reads = http_reads(db_name, token, user, dataset, ingest[0]["run_id"])
         worker = _start_worker(db_name)
         asgi_port = free_port()
         asgi = _start_uvicorn(db_name, asgi_port)
         try:
-            first = submit_to_first_step(post, dataset)
-            relay = relay_overhead(user, dataset)
-            followed = followed_run(asgi_port, token, user, dataset, relay.pop("launcher_run"))
+            first = [submit_to_first_step(post, dataset) for _ in range(REPEATS)]
+            relay, followed = [], []
+            for _ in range(REPEATS):  # each followed run against the unfollowed run just before it
+                relay.append(relay_overhead(user, dataset))
+                followed.append(followed_run(asgi_port, token, user, dataset, relay[-1].pop("launcher_run")))
             idle = reads_with_idle_followers(db_name, asgi_port, token, user, dataset)
         finally:
             for process in (worker, asgi):
                 process.terminate()
                 process.wait(timeout=60)
-    print(json.dumps({"benchmark": "runs", "quick": QUICK, "submit_to_first_step": first, "relay_overhead": relay,
-                      "metrics_ingest": ingest, **reads, "log_followers_on_a_training_run": followed,
-                      "reads_with_idle_log_followers": idle}, indent=2, default=str))
+    for entry in ingest:
+        entry.pop("run_id")
+    print(json.dumps({"benchmark": "runs", "quick": QUICK,
+                      "figures": _figures(first, ingest, reads, relay, followed, idle),
+                      "submit_to_first_step": first, "relay_overhead": relay, "metrics_ingest": ingest, **reads,
+                      "log_followers_on_a_training_run": followed, "reads_with_idle_log_followers": idle},
+                     indent=2, default=str))
 
 
 if __name__ == "__main__":
