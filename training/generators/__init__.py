@@ -14,17 +14,19 @@ from collections.abc import Callable
 
 from training.generators.base import GeneratedSet, is_eval_owned
 from training.generators.dev_reasoning import dev_reasoning_v1
+from training.generators.dev_reasoning_v2 import dev_reasoning_v2
 from training.generators.eval_set import eval_v1
 from training.generators.golden import golden_v1
 from training.generators.high_card_duel import high_card_duel
 
 GENERATORS: dict[str, Callable[..., GeneratedSet]] = {
     "dev-reasoning-v1": dev_reasoning_v1,
+    "dev-reasoning-v2": dev_reasoning_v2,
     "golden-v1": golden_v1,
     "high-card-duel": high_card_duel,
     "eval-v1": eval_v1,
 }
-TRAINING_GENERATORS = ("dev-reasoning-v1", "golden-v1", "high-card-duel")
+TRAINING_GENERATORS = ("dev-reasoning-v1", "dev-reasoning-v2", "golden-v1", "high-card-duel")
 EVAL_GENERATORS = ("eval-v1",)
 
 

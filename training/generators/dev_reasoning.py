@@ -39,25 +39,30 @@ CATEGORIES = {category.name: category for category in (*REASONING_CATEGORIES, *S
 _MAX_DRAWS = 64
 
 
-def category_quotas(count: int, rng: random.Random) -> dict[str, int]:
+def category_quotas(count: int, rng: random.Random, reasoning_categories=REASONING_CATEGORIES,
+                    synthetic_categories=SYNTHETIC_CATEGORIES) -> dict[str, int]:
     reasoning, synthetic_count = reasoning_synthetic_split(count)
     return {
-        **allocate(reasoning, [c.name for c in REASONING_CATEGORIES], rng),
-        **allocate(synthetic_count, [c.name for c in SYNTHETIC_CATEGORIES], rng),
+        **allocate(reasoning, [c.name for c in reasoning_categories], rng),
+        **allocate(synthetic_count, [c.name for c in synthetic_categories], rng),
     }
 
 
-def draw_training_task(rng: random.Random, category: Category, seen: set[str]) -> tuple[Template, Task]:
-    """An in-distribution task whose prompt is never eval-owned and, if at all possible, unseen."""
+def draw_training_task(rng: random.Random, category: Category, seen: set[str],
+                       wide_share: float = 0.0) -> tuple[Template, Task, bool]:
+    """A task (and whether it used the wide number ranges, `wide_share` of the scalable templates'
+    draws) whose prompt is never eval-owned and, if at all possible, unseen. With no wide share no
+    extra random number is drawn, so v1's sequence is unchanged."""
     repeat = None
     for _ in range(_MAX_DRAWS):
         template = rng.choice(category.train_templates)
-        drawn = template.build(rng, False)
+        wide = bool(wide_share) and template.scalable and rng.random() < wide_share
+        drawn = template.build(rng, wide)
         if is_eval_owned(drawn.prompt):
             continue
         if drawn.prompt not in seen:
-            return template, drawn
-        repeat = repeat or (template, drawn)
+            return template, drawn, wide
+        repeat = repeat or (template, drawn, wide)
     if repeat is None:
         raise RuntimeError(f"Category {category.name!r} gave only eval-owned prompts in {_MAX_DRAWS} draws.")
     return repeat
@@ -70,7 +75,7 @@ def dev_reasoning_v1(count: int | None = None, seed: int | None = None) -> Gener
     traces, seen = [], set()
     for category_name in shuffled_schedule(category_quotas(count, rng), rng):
         category = CATEGORIES[category_name]
-        template, drawn = draw_training_task(rng, category, seen)
+        template, drawn, _ = draw_training_task(rng, category, seen)
         seen.add(drawn.prompt)
         traces.append(trace_from_task(drawn, template, category, generator=GENERATOR,
                                       generator_version=GENERATOR_VERSION, seed=seed))
@@ -78,12 +83,19 @@ def dev_reasoning_v1(count: int | None = None, seed: int | None = None) -> Gener
 
 
 def _manifest(traces: list[dict], seed: int, unique_prompts: int) -> dict:
+    return dev_manifest(traces, seed, unique_prompts, version=VERSION, generator_version=GENERATOR_VERSION)
+
+
+def dev_manifest(traces: list[dict], seed: int, unique_prompts: int, *, version: str, generator_version: str,
+                 **extra) -> dict:
+    """The manifest of a dev-reasoning version: counts by category, task type and difficulty (+ extra)."""
     return set_manifest(
-        name=NAME, version=VERSION, generator=GENERATOR, generator_version=GENERATOR_VERSION, kind="traces",
-        seed=seed, items=traces,
+        name=NAME, version=version, generator=f"{NAME}-{version}", generator_version=generator_version,
+        kind="traces", seed=seed, items=traces,
         unique_prompts=unique_prompts,
         categories=count_by(traces, lambda t: t["meta"]["category"]),
         task_types=count_by(traces, lambda t: t["meta"]["task_type"]),
         difficulties=count_by(traces, lambda t: t["meta"]["difficulty"]),
+        **extra,
         eval_ownership=OWNERSHIP_SCHEME,
     )

@@ -50,10 +50,20 @@ def test_seeding_stores_approves_builds_and_writes_the_eval_set(datasets_dir, dj
     assert events.count() == Trace.objects.count()
     assert set(events.values_list("reason", "to_status", "actor_label")) == {
         ("seeded by generator", "approved", "seed_datasets")}
-    for dataset_id in ("dev-reasoning-v1", "golden-v1"):
+    for dataset_id in ("dev-reasoning-v1", "dev-reasoning-v2", "golden-v1"):
         folder = storage.version_dir(dataset_id)
         manifest = json.loads((folder / "manifest.json").read_text())
         assert storage.file_sha256(folder / "data.jsonl") == manifest["content_hash"]
+
+
+@pytest.mark.django_db
+def test_dev_reasoning_v2_is_seeded_beside_v1_from_its_own_traces(datasets_dir, django_capture_on_commit_callbacks):
+    output = _seed(django_capture_on_commit_callbacks)
+    assert "dataset dev-reasoning-v2: built, 30 traces" in output
+    v1, v2 = (DatasetVersion.objects.get(pk=f"dev-reasoning-{v}") for v in ("v1", "v2"))
+    assert v1.content_hash != v2.content_hash
+    assert set(Trace.objects.filter(meta__generator="dev-reasoning-v2").values_list("meta__generator_version",
+                                                                                     flat=True)) == {"3"}
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Seed the built-in data: dev-reasoning-v1 and golden-v1 traces and versions, and the eval-v1 set.
+"""Seed the built-in data: dev-reasoning-v1, dev-reasoning-v2 and golden-v1 traces and versions, and eval-v1.
 
 Idempotent: traces are stored by content hash (duplicates are found, not stored twice), only traces
 still `captured` are approved, a version rebuilt from the same traces is the same version, and the
@@ -18,22 +18,26 @@ ACTOR = "seed_datasets"
 
 
 class Command(BaseCommand):
-    help = "Generate and store dev-reasoning-v1 and golden-v1 (traces + dataset versions) and the eval-v1 set."
+    help = ("Generate and store dev-reasoning-v1, dev-reasoning-v2 and golden-v1 (traces + dataset versions) "
+            "and the eval-v1 set.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--dev-count", type=int, default=None, help="dev-reasoning-v1 traces (default 2000)")
-        parser.add_argument("--dev-seed", type=int, default=None, help="dev-reasoning-v1 generator seed (default 1)")
-        parser.add_argument("--val-share", type=float, default=0.1, help="share of dev-reasoning-v1 in the val split")
+        parser.add_argument("--dev-count", type=int, default=None,
+                            help="traces of each dev-reasoning version (default 2000)")
+        parser.add_argument("--dev-seed", type=int, default=None, help="dev-reasoning generator seed (default 1)")
+        parser.add_argument("--val-share", type=float, default=0.1, help="share of dev-reasoning in the val split")
         parser.add_argument("--skip-eval", action="store_true", help="do not write the eval-v1 files")
 
     def handle(self, *args, **options):
         try:
-            dev = generate("dev-reasoning-v1", count=options["dev_count"], seed=options["dev_seed"])
+            devs = [generate(name, count=options["dev_count"], seed=options["dev_seed"])
+                    for name in ("dev-reasoning-v1", "dev-reasoning-v2")]
             golden = generate("golden-v1")
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         val = options["val_share"]
-        self._seed_version(dev, split={"train": round(1 - val, 6), "val": val, "test": 0.0})
+        for dev in devs:
+            self._seed_version(dev, split={"train": round(1 - val, 6), "val": val, "test": 0.0})
         self._seed_version(golden, split={"train": 1.0, "val": 0.0, "test": 0.0})
         if not options["skip_eval"]:
             self._seed_eval_set()
