@@ -16,6 +16,7 @@ Order: step `s` (0-based) consumes stream positions `[s*k, (s+1)*k)` where `k` e
 optimizer step; position `p` maps to epoch `p // n` and slot `p % n` of that epoch's permutation, and
 the permutation orders example indices by sha256(data_hash, seed, epoch, index). It depends on
 nothing else (no RNG state, no library version), so a resumed run sees exactly the same batches.
+With `packing`, the same permutations are packed into rows of several examples (training.packing).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from training.flops import matmul_param_count, measure_matmul_flops, param_count
 from training.hooks import TrainHooks
 from training.run_files import RUN_CONFIG_FILE, code_version, device_info, ensure_run_config, file_sha256
 from training.run_result import TrainResult, finish_run, run_timings, utc_now
-from training.tokenizers import Tokenizer, run_tokenizer, tokenizer_sha256
+from training.tokenizers import TOKENIZER_FILE, Tokenizer, run_tokenizer, tokenizer_sha256
 from training.trainer import BuiltinTrainer, LoopOutcome, run_model_config, steady_tokens_per_s
 
 PEAK_MATMUL_SIZE = 1024
@@ -72,8 +72,9 @@ def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows
     started_at, began = utc_now(), time.perf_counter()
     resuming = (out_dir / RUN_CONFIG_FILE).exists()
     tokenizer = run_tokenizer(config.tokenizer, config.spm_vocab_size, rows, out_dir, resuming)
-    if not resuming:
-        hooks.on_log(f"tokenizer {tokenizer.name}: {tokenizer.vocab_size} ids")
+    if tokenizer_sha256(tokenizer):
+        how = "loaded from" if resuming else "trained on the export into"
+        hooks.on_log(f"tokenizer {tokenizer.name} {how} {TOKENIZER_FILE}: {tokenizer.vocab_size} ids")
     ensure_run_config(out_dir, builtin_run_config(config, data_hash, data_path, tokenizer))
     trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows, tokenizer=tokenizer)
     outcome = trainer.run()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from training.config import TrainConfig
 from training.render import render_tunix_sft
+from training.run_files import read_metrics
 
 
 def arithmetic_trace(a: int, b: int) -> dict:
@@ -85,3 +86,18 @@ class CliRun:
         while self.next_event() is not None:
             pass
         return self.process.wait(timeout=timeout)
+
+
+def run_losses(run_dir: Path) -> dict[int, float]:
+    return {line["step"]: line["loss"] for line in read_metrics(run_dir / "metrics.jsonl")}
+
+
+def kill_after_checkpoint(config_path: Path, data_path: Path, out_dir: Path, checkpoint_every: int) -> None:
+    """Start the CLI run and SIGKILL it a few steps after its first checkpoint."""
+    import signal
+
+    killed = CliRun(config_path, data_path, out_dir)
+    killed.wait_for(lambda e: e.get("message") == f"checkpoint saved at step {checkpoint_every}")
+    killed.wait_for(lambda e: e.get("event") == "step" and e["step"] >= checkpoint_every + 3)
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait(timeout=60)

@@ -5,15 +5,16 @@ is a pure function of (data hash, seed, step), the model has no dropout, and par
 state are restored exactly, so the same compiled step sees the same inputs.
 """
 
-import signal
 
 import pytest
 
 from training.engine import train
-from training.run_files import RunMismatchError, read_metrics
+from training.run_files import RunMismatchError
 from training.tests.engine_helpers import (
     CliRun,
     arithmetic_traces,
+    kill_after_checkpoint,
+    run_losses,
     tiny_config,
     write_config_yaml,
     write_sft_file,
@@ -25,24 +26,16 @@ CHECKPOINT_EVERY = 50
 MAX_STEPS = 400
 
 
-def losses(run_dir) -> dict[int, float]:
-    return {line["step"]: line["loss"] for line in read_metrics(run_dir / "metrics.jsonl")}
-
-
 def test_resume_is_exact_after_a_kill(tmp_path):
     config = tiny_config(max_steps=MAX_STEPS, checkpoint_every=CHECKPOINT_EVERY, grad_accum=2, batch_size=4)
     data = write_sft_file(tmp_path / "data.jsonl", arithmetic_traces(120, seed=3))
     config_path = write_config_yaml(tmp_path / "cfg.yaml", config)
 
     train(config, data, tmp_path / "uninterrupted", peak_flops=1e11)
-    expected = losses(tmp_path / "uninterrupted")
+    expected = run_losses(tmp_path / "uninterrupted")
 
-    killed = CliRun(config_path, data, tmp_path / "resumed")
-    killed.wait_for(lambda e: e.get("message") == f"checkpoint saved at step {CHECKPOINT_EVERY}")
-    killed.wait_for(lambda e: e.get("event") == "step" and e["step"] >= CHECKPOINT_EVERY + 3)
-    killed.process.send_signal(signal.SIGKILL)
-    killed.process.wait(timeout=60)
-    assert max(losses(tmp_path / "resumed")) < config.max_steps  # it really died mid-run
+    kill_after_checkpoint(config_path, data, tmp_path / "resumed", CHECKPOINT_EVERY)
+    assert max(run_losses(tmp_path / "resumed")) < config.max_steps  # it really died mid-run
 
     restarted = CliRun(config_path, data, tmp_path / "resumed")
     assert restarted.finish() == 0
@@ -51,7 +44,7 @@ def test_resume_is_exact_after_a_kill(tmp_path):
     assert 0 < checkpoint_step < config.max_steps
     assert restarted.events[-1]["event"] == "done" and restarted.events[-1]["status"] == "completed"
 
-    actual = losses(tmp_path / "resumed")
+    actual = run_losses(tmp_path / "resumed")
     assert sorted(actual) == list(range(1, config.max_steps + 1))  # no step lost or logged twice
     after_checkpoint = range(checkpoint_step + 1, config.max_steps + 1)
     assert [actual[s] for s in after_checkpoint] == [expected[s] for s in after_checkpoint]

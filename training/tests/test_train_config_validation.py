@@ -95,3 +95,19 @@ def test_the_cli_prints_config_errors_without_a_traceback_and_exits_2(tmp_path):
         assert key in result.stderr
     assert '"event": "error"' in result.stdout
     assert not (tmp_path / "run").exists()
+
+
+def test_tokenizer_and_packing_default_to_bytes_and_one_example_per_row():
+    config = TrainConfig.from_dict({})
+    assert (config.tokenizer, config.packing, config.spm_vocab_size) == ("byte", False, 1024)
+
+
+def test_tokenizer_vocabulary_and_packing_values_are_checked():
+    errors = errors_of({"tokenizer": "bpe", "spm_vocab_size": 100, "packing": "yes"})
+    assert set(errors) == {"tokenizer", "spm_vocab_size", "packing"}
+    assert TrainConfig.from_dict({"tokenizer": "spm", "spm_vocab_size": 2048, "packing": True}).packing is True
+
+
+def test_the_tunix_backend_refuses_a_learned_tokenizer_and_packing():
+    errors = errors_of({"backend": "tunix", "model": "gemma3-tiny", "tokenizer": "spm", "packing": True})
+    assert set(errors) == {"tokenizer", "packing"}
