@@ -303,7 +303,8 @@ def _figures(first: list, ingest: list, reads: dict, relay: list, followed: list
                target=(">=", FOLLOWERS)),
         figure(ISSUE, f"GET /api/traces p99 at 32 clients with {FOLLOWERS} idle followers",
                idle["with_followers"].get("p99_ms"), "ms", target=("<=", 50),
-               comparison=compare("without followers", idle["without_followers"].get("p99_ms") or 0, "ms")),
+               comparison=compare("without followers", idle["without_followers"].get("p99_ms") or 0, "ms"),
+               note=idle["with_followers"].get("error", "")),
     ]
 
 

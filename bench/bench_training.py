@@ -1,16 +1,23 @@
 """Benchmark of the builtin training engine; prints ONE JSON object.
 
-    .venv/bin/python -m bench.bench_training            # full run (~10 min training + eval)
-    .venv/bin/python -m bench.bench_training --quick    # short smoke run
+    .venv/bin/python -m bench.bench_training                       # 10-minute budget per arm (~25 min)
+    .venv/bin/python -m bench.bench_training --budget-minutes 40   # the nightly budget
+    .venv/bin/python -m bench.bench_training --levers              # + one arm per lever, same budget
+    .venv/bin/python -m bench.bench_training --quick               # smoke run, under a minute
 
 Sections, all measured in the same process so comparisons share the machine's state:
 * `peak`: dense matmul FLOP/s, float32 and bf16×bf16→f32 (the product types the model uses).
 * `train_speed`: FLOP/s of the jitted `small` train step (6·N + attention FLOPs per token)
   against the dense matmul peak of the step's compute dtype: the highest peak seen at the start of
   the run or measured just before and after the step (the CPU is shared, so peaks drift).
-* `generation_speed`: KV-cache decoding vs full re-forward greedy decoding, 128 new tokens.
-* `quality`: `small` trained on dev-reasoning-v1 for a wall-clock budget, evaluated on eval-v1
-  (accuracy and format per section and category).
+* `data`: tokens per example with bytes and with the learned SentencePiece tokenizer, and the
+  share of a step's positions that are padding with one example per row and with packing.
+* `arms`: `small` trained for the same wall-clock budget per arm (tokenizer training and
+  compilation included), evaluated on eval-v1 (accuracy and format per section and category).
+  `final` is QUALITY_CONFIG on dev-reasoning-v2; `answer_only` trains on the same traces rendered
+  without their reasoning; `--levers` adds the levers one at a time from the previous bench.
+* `comparisons`: the show-your-work ablation side by side, and the lever curve.
+* `generation_speed`: KV-cache decoding vs full re-forward greedy decoding of the final model.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from bench.report import QUICK, compare, figure
 from training.config import TrainConfig
 from training.evaluate import summarize
 from training.flops import measure_matmul_flops, train_flops_per_token
@@ -75,9 +83,8 @@ TRAIN_SEED = 1
 BUDGET_MINUTES = 10.0
 # Seconds of a budget spent before the first step: tokenizer training, tokenizing, compiling.
 SETUP_SECONDS = 15.0
-EVAL_NEW_TOKENS = 256
 DATA_STATS_COUNT = 5_000
-QUICK_BUDGET_SECONDS, QUICK_COUNT, QUICK_EVAL_ITEMS, QUICK_GEN_NEW_TOKENS = 8.0, 300, 20, 16
+QUICK_BUDGET_SECONDS, QUICK_COUNT, QUICK_GEN_NEW_TOKENS = 8.0, 300, 16
 TARGETS = {"10_min": {"in_distribution_answer_accuracy": 0.6, "every_in_distribution_category": 0.4,
                       "in_distribution_format_compliance": 0.99, "out_of_distribution_answer_accuracy": 0.25},
            "40_min": {"in_distribution_answer_accuracy": 0.9}}
@@ -86,6 +93,20 @@ WIDTHS = ((128, 4, "bfloat16"), (256, 4, "bfloat16"), (512, 8, "bfloat16"), (102
           (128, 4, "float32"), (256, 4, "float32"))
 GEN_NEW_TOKENS = 128
 GEN_BATCH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How an arm is sized and evaluated: items (None: all of eval-v1), new tokens, batch, and the
+    step time assumed instead of measuring one (quick runs skip the calibration compile)."""
+
+    eval_items: int | None = None
+    eval_new_tokens: int = 256
+    eval_batch: int = 50
+    assumed_step_seconds: float | None = None
+
+
+FULL_PLAN, QUICK_PLAN = Plan(), Plan(eval_items=20, eval_new_tokens=48, eval_batch=20, assumed_step_seconds=0.3)
 
 
 def run_times(fn, repeats: int) -> list[float]:
@@ -305,7 +326,7 @@ def section_scores(predictions: list[dict]) -> dict:
 
 
 def train_arm(work: Path, name: str, budget_seconds: float, count: int, overrides: dict,
-              eval_limit: int | None) -> tuple[dict, Path]:
+              plan: Plan) -> tuple[dict, Path]:
     """Train one arm for the budget (tokenizer training and compilation included) and evaluate it."""
     from training.engine import train
     from training.evaluate import evaluate
@@ -313,14 +334,17 @@ def train_arm(work: Path, name: str, budget_seconds: float, count: int, override
 
     arm = ARMS[name]
     data = write_training_data(work / f"{name}.jsonl", arm, count)
-    max_steps = plan_steps(budget_seconds, step_seconds(arm_config(arm, overrides)))
+    seconds = plan.assumed_step_seconds or step_seconds(arm_config(arm, overrides))
+    max_steps = plan_steps(budget_seconds, seconds)
     config = arm_config(arm, overrides, max_steps)
     hooks = DeadlineHooks(time.monotonic() + budget_seconds)
     began = time.perf_counter()
     result = train(config, data, work / name, hooks)
     train_seconds = time.perf_counter() - began
-    items = generate("eval-v1").items[:eval_limit]
-    report = evaluate(work / name, items, max_new_tokens=EVAL_NEW_TOKENS, batch_size=50)
+    items = generate("eval-v1").items[:plan.eval_items]
+    report = evaluate(work / name, items, max_new_tokens=plan.eval_new_tokens, batch_size=plan.eval_batch)
+    with open(work / name / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(prediction) + "\n" for prediction in report["predictions"])
     manifest, losses = result.manifest, hooks.losses
     return {
         "arm": name, **{key: arm[key] for key in ("dataset", "format", "what")},
@@ -405,6 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--levers", action="store_true",
                         help=f"also train {', '.join(LEVER_ARMS)} for the same budget: what each lever buys")
     parser.add_argument("--arms", help="comma-separated arms to train instead (of " + ", ".join(ARMS) + ")")
+    parser.add_argument("--keep-runs", help="train into this folder and keep the runs and their predictions")
     parser.add_argument("--no-width-sweep", action="store_true", help="skip the train-step width sweep")
     parser.add_argument("--no-speed", action="store_true", help="skip peaks, train and generation speed")
     parser.add_argument("--batch-size", type=int, help=f"override {QUALITY_CONFIG['batch_size']}")
@@ -443,14 +468,80 @@ def comparisons(arms: dict) -> dict:
     return out
 
 
+QUALITY_ISSUE, ENGINE_ISSUE = "#15 model quality", "#4 training engine"
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
+def quality_figures(arms: dict, budget_seconds: float) -> list[dict]:
+    """The issue's quality figures for the trained arm (`final`, else the first): accuracy in and out of
+    distribution, the weakest category and format compliance, each against the target of its budget
+    (10 minutes; 40 minutes for the nightly budget; none at other budgets), with the answer-only and the
+    previous bench's arm (byte_v1) as the comparisons when they were trained in the same run."""
+    name = "final" if "final" in arms else next(iter(arms))
+    minutes = budget_seconds / 60
+    targets = TARGETS["40_min"] if minutes >= 40 else TARGETS["10_min"] if abs(minutes - 10) < 0.5 else {}
+    inside, outside = (arms[name]["sections"][section] for section in ("in_distribution", "out_of_distribution"))
+    label = f"{name}, {minutes:g}-min budget" if budget_seconds >= 60 else f"{name}, {budget_seconds:g}-s budget"
+
+    def target(key):
+        return (">=", 100 * targets[key]) if key in targets else None
+
+    def versus(section):
+        for other, what in (("answer_only", "the same traces without their reasoning"),
+                            ("byte_v1", "the previous bench (bytes, unpacked, v1 traces)")):
+            if other in arms and other != name:
+                return compare(what, _percent(arms[other]["sections"][section]["answer_accuracy"]), "%")
+        return None
+
+    weakest = min(inside["by_category"].items(), key=lambda item: item[1]["answer_accuracy"], default=None)
+    return [
+        figure(QUALITY_ISSUE, f"eval-v1 in-distribution answer accuracy ({label})",
+               _percent(inside["answer_accuracy"]), "%", target=target("in_distribution_answer_accuracy"),
+               comparison=versus("in_distribution"), note=f"95% CI {inside['answer_accuracy_ci']}"),
+        figure(QUALITY_ISSUE, "weakest in-distribution category" + (f" ({weakest[0]})" if weakest else ""),
+               _percent(weakest[1]["answer_accuracy"]) if weakest else None, "%",
+               target=target("every_in_distribution_category")),
+        figure(QUALITY_ISSUE, "in-distribution format compliance", _percent(inside["format_compliance"]), "%",
+               target=target("in_distribution_format_compliance")),
+        figure(QUALITY_ISSUE, "eval-v1 out-of-distribution answer accuracy", _percent(outside["answer_accuracy"]),
+               "%", target=target("out_of_distribution_answer_accuracy"), comparison=versus("out_of_distribution")),
+        *[figure(QUALITY_ISSUE, f"arm {other}: in-distribution answer accuracy", _percent(
+            arm["sections"]["in_distribution"]["answer_accuracy"]), "%", note=arm["what"])
+          for other, arm in arms.items() if other != name],
+    ]
+
+
+def speed_figures(results: dict) -> list[dict]:
+    """The engine's speed figures: the train step against the matmul peak, and KV-cache decoding."""
+    out = []
+    if speed := results.get("train_speed"):
+        out += [
+            figure(ENGINE_ISSUE, "train step, share of the bf16 matmul peak", 100 * speed["fraction_of_matmul_peak"],
+                   "%", target=(">=", 50), comparison=compare(
+                       "the model's own GEMMs alone", 100 * speed["model_gemms_alone_fraction_of_matmul_peak"], "%")),
+            figure(ENGINE_ISSUE, f"train step throughput ({speed['model']}, {speed['tokens_per_step']} tokens)",
+                   speed["tokens_per_s"], "tokens/s"),
+        ]
+    if generation := results.get("generation_speed"):
+        out.append(figure(ENGINE_ISSUE, "KV-cache decoding speed-up over full re-forward", generation["speedup"], "x",
+                          target=(">=", 10), comparison=compare(
+                              "full re-forward", generation["full_reforward_tokens_per_s"], "tokens/s"),
+                          note="outputs identical" if generation["outputs_identical"] else "OUTPUTS DIFFER"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.quick = args.quick or QUICK  # `python -m bench --quick` asks through the environment
     overrides = {key: value for key, value in (
         ("batch_size", args.batch_size), ("learning_rate", args.learning_rate), ("max_seq_len", args.max_seq_len),
         ("spm_vocab_size", args.spm_vocab_size)) if value is not None}
     budget = args.budget_seconds or (QUICK_BUDGET_SECONDS if args.quick else args.budget_minutes * 60)
     count = args.count or (QUICK_COUNT if args.quick else TRAIN_COUNT)
-    eval_limit = QUICK_EVAL_ITEMS if args.quick else None
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
     results: dict = {"benchmark": "training", "quick": args.quick, "device": str(jax.devices()[0]),
                      "budget_seconds_per_arm": budget,
                      "note": "2-core CPU shared with other engineers; numbers move with their load"}
@@ -461,8 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     results["data"] = data_efficiency(min(count, DATA_STATS_COUNT), max_seq_len, datasets)
     arms, run_dirs = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        work = Path(args.keep_runs or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name in chosen_arms(args):
-            arms[name], run_dirs[name] = train_arm(Path(tmp), name, budget, count, overrides, eval_limit)
+            arms[name], run_dirs[name] = train_arm(work, name, budget, count, overrides, plan)
         if not args.no_speed:
             loaded = load_model(run_dirs.get("final") or next(iter(run_dirs.values())))
             new_tokens = QUICK_GEN_NEW_TOKENS if args.quick else GEN_NEW_TOKENS
@@ -471,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     results["arms"] = arms
     results["comparisons"] = comparisons(arms)
     results["targets"] = TARGETS
+    results["figures"] = [*quality_figures(arms, budget), *speed_figures(results)]
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
     return 0
 
