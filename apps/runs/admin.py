@@ -34,8 +34,12 @@ class StartRunForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk")
     model = forms.ChoiceField(choices=[("tiny", "tiny (tests, seconds)"), ("small", "small (the demo model)")],
                               initial="small")
-    max_steps = forms.IntegerField(min_value=1, initial=600)
-    batch_size = forms.IntegerField(min_value=1, initial=16)
+    tokenizer = forms.ChoiceField(choices=[("spm", "spm (SentencePiece learned on the run's data)"),
+                                           ("byte", "byte (UTF-8 bytes)")], initial="spm")
+    packing = forms.BooleanField(required=False, initial=True,
+                                 help_text="Pack several examples per row (no padding computed).")
+    max_steps = forms.IntegerField(min_value=1, initial=1000)
+    batch_size = forms.IntegerField(min_value=1, initial=8)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=1, initial=4e-3)
     warmup_steps = forms.IntegerField(min_value=0, initial=40)
     max_seq_len = forms.IntegerField(min_value=16, initial=256)
@@ -50,8 +54,9 @@ class StartRunForm(forms.Form):
 
     def request_body(self, dry_run: bool) -> dict:
         data = self.cleaned_data
-        config = {key: data[key] for key in ("model", "max_steps", "batch_size", "learning_rate", "warmup_steps",
-                                             "max_seq_len", "checkpoint_every", "seed")}
+        config = {key: data[key] for key in ("model", "tokenizer", "packing", "max_steps", "batch_size",
+                                             "learning_rate", "warmup_steps", "max_seq_len", "checkpoint_every",
+                                             "seed")}
         return {"dataset_id": data["dataset"].pk, "config": {"backend": "builtin", **config}, "dry_run": dry_run,
                 "auto_evaluate": data["auto_evaluate"]}
 

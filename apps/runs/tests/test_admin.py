@@ -70,8 +70,9 @@ def test_a_viewer_sees_the_page_but_cannot_cancel(client, run):
 @pytest.mark.django_db
 def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_trainer, dataset):
     client.force_login(staff_trainer)
-    form = {"dataset": dataset.pk, "model": "tiny", "max_steps": 12, "batch_size": 4, "learning_rate": 0.003,
-            "warmup_steps": 2, "max_seq_len": 128, "checkpoint_every": 6, "seed": 0, "auto_evaluate": "on"}
+    form = {"dataset": dataset.pk, "model": "tiny", "tokenizer": "spm", "packing": "on", "max_steps": 12,
+            "batch_size": 4, "learning_rate": 0.003, "warmup_steps": 2, "max_seq_len": 128, "checkpoint_every": 6,
+            "seed": 0, "auto_evaluate": "on"}
     checked = client.post("/admin/runs/trainingrun/start/", {**form, "check": "1"})
     assert checked.status_code == 200 and "Plan (dry run)" in checked.content.decode()
     assert not TrainingRun.objects.exists()
@@ -80,13 +81,15 @@ def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_t
     run = TrainingRun.objects.get()
     assert started.status_code == 302 and started["Location"] == f"/admin/runs/trainingrun/{run.pk}/change/"
     assert (run.model, run.max_steps, run.created_by) == ("tiny", 12, staff_trainer)
+    assert (run.config["tokenizer"], run.config["packing"]) == ("spm", True)
 
 
 @pytest.mark.django_db
 def test_a_bad_plan_is_shown_on_the_form(client, staff_trainer, dataset):
     client.force_login(staff_trainer)
     response = client.post("/admin/runs/trainingrun/start/", {
-        "dataset": dataset.pk, "model": "tiny", "max_steps": 5, "batch_size": 4, "learning_rate": 0.003,
+        "dataset": dataset.pk, "model": "tiny", "tokenizer": "byte", "max_steps": 5, "batch_size": 4,
+        "learning_rate": 0.003,
         "warmup_steps": 50, "max_seq_len": 128, "checkpoint_every": 6, "seed": 0, "check": "1"})
     assert "warmup_steps" in response.content.decode() and not TrainingRun.objects.exists()
 
