@@ -206,8 +206,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    # The exchange tables too (kombu's default is ./control in whatever folder a worker starts from).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(BROKER_DIR / "queue"),
-                                       "data_folder_out": str(BROKER_DIR / "queue"), "store_processed": False}
+                                       "data_folder_out": str(BROKER_DIR / "queue"),
+                                       "control_folder": str(BROKER_DIR / "control"), "store_processed": False}
 BROKER_HEALTH_TIMEOUT_S = env_int("BROKER_HEALTH_TIMEOUT_S", 2, minimum=1)
 
 # Background jobs (apps/core/jobs.py): workers beat every JOB_HEARTBEAT_SECONDS; the reaper counts a

@@ -46,7 +46,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", default="small", choices=["tiny", "small"], help="built-in preset")
-        parser.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+        parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
         parser.add_argument("--eval-items", type=int, default=0, help="eval-v1 items to evaluate (0 = all 250)")
         parser.add_argument("--skip-train", action="store_true", help="stop after building the datasets")
 
@@ -91,8 +91,11 @@ class Command(BaseCommand):
 
     def _config(self, options) -> dict:
         steps = options["steps"]
-        # Every generated example fits 256 tokens; a longer row would only add padding to every step.
-        return {"backend": "builtin", "model": options["model"], "max_steps": steps, "batch_size": 16,
+        # Every generated example fits 256 tokens. The SentencePiece vocabulary learned on the export makes an
+        # example ~60 tokens instead of ~178 bytes, and packing fits ~4 per row (6 % padding instead of 77 %):
+        # at 150 s of training that took eval-v1 in-distribution accuracy from 8 % to 34 % (bench_training).
+        return {"backend": "builtin", "model": options["model"], "tokenizer": "spm", "spm_vocab_size": 1024,
+                "packing": True, "max_steps": steps, "batch_size": 8,
                 "learning_rate": 4e-3, "warmup_steps": min(40, steps // 5), "max_seq_len": 256,
                 "checkpoint_every": max(steps // 2, 1), "eval_every": 0, "seed": 0}
 
