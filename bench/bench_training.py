@@ -73,6 +73,8 @@ ARMS = {
     "spm_packed_v1": {"what": "+ packing", "dataset": "dev-reasoning-v1", "format": "tunix_sft", "config": {}},
     "final": {"what": "+ dev-reasoning-v2 traces (step by step strings, scratchpad arithmetic)",
               "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {}},
+    "final_384": {"what": "final with 384-token rows (keeps v2's longest, wide-number traces)",
+                  "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {"max_seq_len": 384}},
     "answer_only": {"what": "final, trained on answers only (tunix_sft_answer_only)",
                     "dataset": "dev-reasoning-v2", "format": "tunix_sft_answer_only", "config": {}},
 }
