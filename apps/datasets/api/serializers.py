@@ -20,8 +20,8 @@ def reject_unknown_keys(data, allowed: tuple) -> None:
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    parent_dataset_id = serializers.CharField(source="parent_id", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    parent_dataset_id = serializers.CharField(source="parent_id", read_only=True, allow_null=True)
     splits = serializers.DictField(source="split_counts", read_only=True)
     export_url = serializers.SerializerMethodField()
 
@@ -35,7 +35,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
 
 class DatasetBuildSerializer(JobSerializerMixin, serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     status_url = serializers.SerializerMethodField()
     dataset_url = serializers.SerializerMethodField()
 

@@ -124,7 +124,7 @@ class EvalSetSerializer(serializers.ModelSerializer):
 class BaselineSerializer(serializers.ModelSerializer):
     eval_set = serializers.CharField(source="eval_set_id", read_only=True)
     evaluation_id = serializers.UUIDField(read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     value = serializers.SerializerMethodField()
 
     class Meta:
@@ -157,7 +157,7 @@ class CheckSerializer(serializers.ModelSerializer):
     baseline = serializers.CharField(source="baseline.name")
     evaluation_id = serializers.UUIDField()
     paired_ci = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RegressionCheck

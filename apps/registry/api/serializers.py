@@ -5,7 +5,7 @@ from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, Registere
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     aliases = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
@@ -77,7 +77,7 @@ class AliasRequestSerializer(serializers.Serializer):
 class AliasEventSerializer(serializers.ModelSerializer):
     from_version = serializers.CharField(source="from_version.label", allow_null=True, default=None)
     to_version = serializers.CharField(source="to_version.label")
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     regression_check = serializers.SerializerMethodField()
 
     class Meta:

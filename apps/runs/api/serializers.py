@@ -19,7 +19,7 @@ class RunRequestSerializer(serializers.Serializer):
 
 
 class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     dataset_id = serializers.CharField(source="dataset_version_id", read_only=True)
     url = serializers.SerializerMethodField()
     duration_seconds = serializers.FloatField(read_only=True)
