@@ -165,11 +165,27 @@ def model_alias_move(*, model: RegisteredModel, alias: str, data, user=None, act
                            extra={"check": {"id": check.pk, "result": check.result, "metric": check.metric,
                                             "baseline_value": check.baseline_value,
                                             "current_value": check.current_value, "delta": check.delta}})
+    if not _move_if_unchanged(event, current.version_id if current else None):
+        _refuse(event, "the alias moved while this move was being checked")
+        raise Conflict(f"'{alias}' moved while {version} was being checked against it; check again.",
+                       code="alias_moved")
+    return event
+
+
+def _move_if_unchanged(event: AliasEvent, checked_against) -> bool:
+    """Move the alias only if it still points where the check looked: two moves checked against the
+    same champion at once must not both win. The model row's lock orders concurrent moves."""
     with transaction.atomic():
-        ModelAlias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
+        RegisteredModel.objects.select_for_update().filter(pk=event.model_id).exists()
+        now = (ModelAlias.objects.filter(model_id=event.model_id, name=event.alias)
+               .values_list("version_id", flat=True).first())
+        if now != checked_against:
+            return False
+        ModelAlias.objects.update_or_create(model_id=event.model_id, name=event.alias,
+                                            defaults={"version": event.to_version})
         event.outcome = "moved"
         event.save()
-    return event
+    return True
 
 
 def _refuse(event: AliasEvent, why: str) -> None:

@@ -1,10 +1,13 @@
 """The champion gate: refused on a failing regression check, allowed on a passing one, forced by a
 superuser with a reason, refused when forced by anyone else; the history shows every attempt."""
 
+from unittest import mock
+
 import pytest
 
 from apps.core.testing import key_client
 from apps.evaluations.tests.factories import scored_evaluation
+from apps.registry import services
 from apps.registry.models import AliasEvent, ModelAlias, RegisteredModel
 from apps.registry.services import model_version_promote
 
@@ -85,3 +88,21 @@ def test_other_aliases_move_freely_and_unknown_targets_are_refused(trainer, vers
     assert _move(trainer, "candidate", version="v9").status_code == 400
     assert _move(trainer, "Bad Alias!", version="v1").status_code in (400, 404)
     assert ModelAlias.objects.get(name="candidate").version.label == "v2"
+
+
+@pytest.mark.django_db
+def test_a_champion_that_moves_during_the_check_refuses_the_stale_move(trainer, versions, completed_run,
+                                                                      another_run, small_set):
+    model, v1, v2 = versions
+    _scores(completed_run, another_run, small_set, [True] * 3 + [False] * 3, [True] * 5 + [False])
+    _move(trainer, "champion", version="v1")
+    real_check = services.champion_check
+
+    def check_while_another_move_lands(**kwargs):
+        ModelAlias.objects.filter(model=model, name="champion").update(version=v2)  # a concurrent move
+        return real_check(**kwargs)
+
+    with mock.patch.object(services, "champion_check", side_effect=check_while_another_move_lands):
+        stale = _move(trainer, "champion", version="v2")
+    assert stale.status_code == 409 and stale.json()["error"] == "alias_moved"
+    assert AliasEvent.objects.filter(to_version=v2).get().outcome == "refused"
