@@ -135,9 +135,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// or rediss:// URL.")
+# A cache that stops answering (a dropped route, not a refused port) must cost a request at most this
+# long before it falls back to the database; a healthy one answers in well under a millisecond.
+CACHE_TIMEOUT_S = env_float("CACHE_TIMEOUT_S", 0.5, minimum=0.01) if CACHE_URL else 0.0
 if CACHE_URL:
     CACHES = {"default": {"BACKEND": "apps.core.cache_backend.RedisCache", "LOCATION": CACHE_URL,
-                          "KEY_PREFIX": "tunixrt"}}
+                          "KEY_PREFIX": "tunixrt", "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT_S,
+                                                               "socket_timeout": CACHE_TIMEOUT_S}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 READ_CACHE_SECONDS = env_int("READ_CACHE_SECONDS", 300 if CACHE_URL else 0, minimum=0)

@@ -2,11 +2,13 @@
 says `degraded`; with the database down, API requests answer 503 in the error shape, and anonymous
 health names the dependency, never its address."""
 
+import socket
+import threading
 from unittest import mock
 
 import pytest
 from django.core.cache import caches
-from django.db import OperationalError
+from django.db import OperationalError, connections
 from django.test import override_settings
 
 DEAD_REDIS = {"default": {"BACKEND": "apps.core.cache_backend.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
@@ -19,6 +21,22 @@ def dead_cache():
         caches._settings = caches.settings = caches.configure_settings(None)
         yield
     caches._settings = caches.settings = caches.configure_settings(None)
+
+
+@pytest.fixture
+def silent_cache(settings):
+    """A Redis address that accepts connections and never answers (a hung server or a dropped route),
+    configured with the production settings' own cache options."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes handshakes; nothing ever reads or replies
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    silent = {"default": {**settings.CACHES["default"], "LOCATION": url}}
+    with override_settings(CACHES=silent, CACHE_URL=url):
+        caches._settings = caches.settings = caches.configure_settings(None)
+        yield
+    caches._settings = caches.settings = caches.configure_settings(None)
+    listener.close()
 
 
 def _fallbacks() -> float:
@@ -40,6 +58,24 @@ def test_with_the_cache_down_requests_read_the_database_and_health_is_degraded(w
     health = anon_client.get("/api/health")
     assert health.status_code == 200 and health.json()["status"] == "degraded"
     assert health.json()["checks"]["cache"] == {**health.json()["checks"]["cache"], "ok": False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_that_never_answers_times_out_into_the_database_instead_of_hanging(write_client, trace_body,
+                                                                                  silent_cache):
+    before, answers = _fallbacks(), []
+
+    def read():
+        try:
+            answers.append(write_client.get("/api/traces"))
+        finally:
+            connections.close_all()  # this thread's database connection
+
+    request = threading.Thread(target=read, daemon=True)
+    request.start()
+    request.join(timeout=60)  # liveness only: without socket timeouts this request never returns
+    assert answers and answers[0].status_code == 200
+    assert _fallbacks() > before
 
 
 @pytest.mark.django_db
