@@ -80,3 +80,19 @@ def test_a_batch_of_only_duplicates_is_not_201(write_client, trace_body):
     assert write_client.post("/api/traces/batch", items, format="json").status_code == 201
     again = write_client.post("/api/traces/batch", items, format="json")
     assert again.status_code == 200 and again.json()["created"] == 0 and len(again.json()["duplicates"]) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [
+    "/api/datasets/../export.jsonl",
+    "/api/datasets/..%2F..%2Ftunixrt%2Fsettings.py/export.jsonl",
+    "/api/datasets/%2e%2e/export.jsonl",
+    "/api/datasets/..",
+    "/api/models/versions/..%2F..%2Fdatasets/download",
+    "/api/models/versions/../download",
+    "/api/datasets/builds/..%2F..",
+])
+def test_an_id_that_walks_up_the_folders_reaches_nothing(write_client, url):
+    response = write_client.get(url)
+    assert response.status_code in (400, 404), response.content
+    assert response["Content-Type"].startswith("application/json")
