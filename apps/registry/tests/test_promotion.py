@@ -11,8 +11,12 @@ import pytest
 from django.conf import settings
 
 from apps.core.testing import key_client
+from apps.evaluations.models import Evaluation
+from apps.evaluations.signals import evaluation_finished
+from apps.evaluations.tests.factories import scored_evaluation
 from apps.registry import storage
 from apps.registry.models import ModelVersion, RegisteredModel
+from apps.registry.tests.factories import copy_of_run
 from apps.runs.models import TrainingRun
 
 
@@ -47,16 +51,13 @@ def test_promoting_the_same_run_twice_returns_the_same_version_without_a_second_
 
 @pytest.mark.django_db
 def test_another_run_gets_the_next_label_and_a_duplicate_label_is_409(trainer, reasoner, completed_run,
-                                                                      another_run):
+                                                                      another_run, trained_out, settings):
     assert _promote(trainer, completed_run).json()["label"] == "v1"
     assert _promote(trainer, another_run).json()["label"] == "v2"
-    third = TrainingRun.objects.get(pk=another_run.pk)
-    third.pk = None
-    third.id = None
-    third.save()
-    response = _promote(trainer, TrainingRun.objects.exclude(pk__in=[completed_run.pk, another_run.pk]).get(),
-                        label="v1")
-    assert response.status_code in (409, 400) and ModelVersion.objects.count() == 2
+    third = copy_of_run(completed_run, trained_out, settings.RUNS_DIR)
+    response = _promote(trainer, third, label="v1")
+    assert response.status_code == 409 and response.json()["error"] == "label_exists"
+    assert ModelVersion.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -112,3 +113,18 @@ def test_a_sweeps_best_trial_is_promoted_in_one_click(trainer, reasoner, complet
     response = key_client(trainer).post(f"/api/tuning/jobs/{sweep.pk}/promote", {"model": "reasoner"}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["source_run_id"] == str(completed_run.pk) and response.json()["label"] == "v1"
+
+
+@pytest.mark.django_db
+def test_a_version_takes_the_metrics_of_a_newer_evaluation_of_its_run(trainer, reasoner, completed_run, small_set):
+    scored_evaluation(completed_run, small_set, [True, False, False, False])
+    version = ModelVersion.objects.get(pk=_promote(trainer, completed_run).json()["id"])
+    assert version.metrics["answer_accuracy"] == 0.25
+    newer = scored_evaluation(completed_run, small_set, [True, True, True, False])
+    evaluation_finished.send(sender=Evaluation, evaluation_id=newer.pk, status="completed")
+    version.refresh_from_db()
+    assert version.metrics_evaluation_id == newer.pk and version.metrics["answer_accuracy"] == 0.75
+    failed = scored_evaluation(completed_run, small_set, [False] * 4)
+    evaluation_finished.send(sender=Evaluation, evaluation_id=failed.pk, status="failed")
+    version.refresh_from_db()
+    assert version.metrics_evaluation_id == newer.pk  # only completed evaluations count
