@@ -59,26 +59,27 @@ QUALITY_CONFIG = {
     "schedule": "cosine",
     "weight_decay": 0.01,
     "clip_norm": 1.0,
-    "max_seq_len": 256,
+    "max_seq_len": 384,
     "seed": 0,
     "checkpoint_every": 0,
 }
 # The levers one at a time, each trained for the same budget; `final` is QUALITY_CONFIG as is.
+ROWS_256 = {"max_seq_len": 256}
 ARMS = {
     "byte_v1": {"what": "the previous bench: bytes, one example per row, dev-reasoning-v1",
                 "dataset": "dev-reasoning-v1", "format": "tunix_sft",
-                "config": {"tokenizer": "byte", "packing": False}},
+                "config": {"tokenizer": "byte", "packing": False, **ROWS_256}},
     "spm_v1": {"what": "+ learned SentencePiece tokenizer", "dataset": "dev-reasoning-v1", "format": "tunix_sft",
-               "config": {"packing": False}},
-    "spm_packed_v1": {"what": "+ packing", "dataset": "dev-reasoning-v1", "format": "tunix_sft", "config": {}},
-    "final": {"what": "+ dev-reasoning-v2 traces (step by step strings, scratchpad arithmetic)",
+               "config": {"packing": False, **ROWS_256}},
+    "spm_packed_v1": {"what": "+ packing", "dataset": "dev-reasoning-v1", "format": "tunix_sft", "config": ROWS_256},
+    "v2_256": {"what": "+ dev-reasoning-v2 traces (step by step strings, scratchpad arithmetic)",
+               "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": ROWS_256},
+    "final": {"what": "+ 384-token rows (keeps v2's longest traces, the wide-number ones, that 256 drops)",
               "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {}},
-    "final_384": {"what": "final with 384-token rows (keeps v2's longest, wide-number traces)",
-                  "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {"max_seq_len": 384}},
     "answer_only": {"what": "final, trained on answers only (tunix_sft_answer_only)",
                     "dataset": "dev-reasoning-v2", "format": "tunix_sft_answer_only", "config": {}},
 }
-LEVER_ARMS = ("byte_v1", "spm_v1", "spm_packed_v1")
+LEVER_ARMS = ("byte_v1", "spm_v1", "spm_packed_v1", "v2_256")
 DATASETS = ("dev-reasoning-v1", "dev-reasoning-v2")
 TRAIN_COUNT = 20_000
 TRAIN_SEED = 1
