@@ -60,7 +60,7 @@ def test_with_the_cache_down_requests_read_the_database_and_health_is_degraded(w
     assert health.json()["checks"]["cache"] == {**health.json()["checks"]["cache"], "ok": False}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_cache_that_never_answers_times_out_into_the_database_instead_of_hanging(write_client, trace_body,
                                                                                   silent_cache):
     before, answers = _fallbacks(), []
