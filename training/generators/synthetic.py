@@ -219,7 +219,8 @@ def _comparison_with_truth(rng: random.Random, truth: bool) -> tuple[int, int]:
     return (min(a, b), max(a, b)) if truth else (max(a, b), min(a, b))
 
 
-def logic_and_or(rng: random.Random, large: bool) -> Task:
+def and_or_task(rng: random.Random, one_thing_per_step: bool) -> Task:
+    """`a < b and/or c < d`; v2 (one_thing_per_step) combines the truths and concludes on separate lines."""
     connective = rng.choice(("and", "or"))
     t1, t2 = rng.random() < 0.5, rng.random() < 0.5
     (a, b), (c, d) = _comparison_with_truth(rng, t1), _comparison_with_truth(rng, t2)
@@ -227,10 +228,18 @@ def logic_and_or(rng: random.Random, large: bool) -> Task:
     word = {True: "true", False: "false"}
     answer = _yes_no(result)
     prompt = f"Is it true that {a} < {b} {connective} {c} < {d}? Answer yes or no."
-    steps = [("compute", f"{a} < {b} is {word[t1]}"), ("compute", f"{c} < {d} is {word[t2]}"),
-             ("conclude", f"{word[t1]} {connective} {word[t2]} is {word[result]}, "
-                          f"so the answer is {answer}.")]
+    steps = [("compute", f"{a} < {b} is {word[t1]}"), ("compute", f"{c} < {d} is {word[t2]}")]
+    if one_thing_per_step:
+        steps += [("compute", f"{word[t1]} {connective} {word[t2]} is {word[result]}"),
+                  ("conclude", f"So the answer is {answer}.")]
+    else:
+        steps.append(("conclude", f"{word[t1]} {connective} {word[t2]} is {word[result]}, "
+                                  f"so the answer is {answer}."))
     return task(prompt, steps, answer, "yes_no")
+
+
+def logic_and_or(rng: random.Random, large: bool) -> Task:
+    return and_or_task(rng, one_thing_per_step=False)
 
 
 def logic_order_of_four(rng: random.Random, large: bool) -> Task:

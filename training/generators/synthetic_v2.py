@@ -21,7 +21,7 @@ import random
 
 from training.generators.base import Category, Task, pick, task, templates_for, verify
 from training.generators.scratchpad import compare_digits, work_for_claim
-from training.generators.synthetic import _comparison_with_truth, _distinct_pair, _word, _yes_no
+from training.generators.synthetic import _distinct_pair, _word, _yes_no, and_or_task
 from training.generators.vocab import NAMES, ORDER_RELATIONS, SYLLABLES, VOWELS
 
 ADD_PHRASINGS = ("What is {a} + {b}?", "Compute {a} + {b}.", "Calculate {a} + {b}.", "What is the sum of {a} and {b}?",
@@ -197,17 +197,7 @@ def logic_parity(rng: random.Random, large: bool) -> Task:
 
 
 def logic_and_or(rng: random.Random, large: bool) -> Task:
-    connective = rng.choice(("and", "or"))
-    t1, t2 = rng.random() < 0.5, rng.random() < 0.5
-    (a, b), (c, d) = _comparison_with_truth(rng, t1), _comparison_with_truth(rng, t2)
-    result = (t1 and t2) if connective == "and" else (t1 or t2)
-    word = {True: "true", False: "false"}
-    answer = _yes_no(result)
-    prompt = f"Is it true that {a} < {b} {connective} {c} < {d}? Answer yes or no."
-    steps = [("compute", f"{a} < {b} is {word[t1]}"), ("compute", f"{c} < {d} is {word[t2]}"),
-             ("compute", f"{word[t1]} {connective} {word[t2]} is {word[result]}"),
-             ("conclude", f"So the answer is {answer}.")]
-    return task(prompt, steps, answer, "yes_no")
+    return and_or_task(rng, one_thing_per_step=True)
 
 
 CATEGORIES = (
