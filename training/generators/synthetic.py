@@ -190,28 +190,46 @@ def string_sort_letters(rng: random.Random, large: bool) -> Task:
 
 # --- logic ---------------------------------------------------------------------------------
 
-def logic_order(rng: random.Random, large: bool) -> Task:
+def order_task(rng: random.Random, one_thing_per_step: bool) -> Task:
+    """Three names ordered by two shuffled clues; v2 (one_thing_per_step) restates the clues in chain
+    order before reading the order off."""
     first, middle, last = rng.sample(NAMES, 3)
     comparative, top, bottom = rng.choice(ORDER_RELATIONS)
-    clues = [f"{first} is {comparative} than {middle}.", f"{middle} is {comparative} than {last}."]
+    chain = [f"{first} is {comparative} than {middle}.", f"{middle} is {comparative} than {last}."]
+    clues = chain[:]
     rng.shuffle(clues)
     asked, answer = (top, first) if rng.random() < 0.5 else (bottom, last)
     prompt = f"{clues[0]} {clues[1]} Who is the {asked}?"
-    steps = [("deduce", f"From {top} to {bottom}: {first}, {middle}, {last}"),
-             ("conclude", f"So the {asked} is {answer}.")]
+    steps = [("deduce", f"In order: {chain[0]} {chain[1]}")] if one_thing_per_step else []
+    steps += [("deduce", f"From {top} to {bottom}: {first}, {middle}, {last}"),
+              ("conclude", f"So the {asked} is {answer}.")]
     return task(prompt, steps, answer, "name")
 
 
-def logic_parity(rng: random.Random, large: bool) -> Task:
+def logic_order(rng: random.Random, large: bool) -> Task:
+    return order_task(rng, one_thing_per_step=False)
+
+
+def parity_task(rng: random.Random, large: bool, one_thing_per_step: bool) -> Task:
+    """Is n even or odd; v2 (one_thing_per_step) names the last digit's parity, the number's and the
+    answer on lines of their own."""
     n = pick(rng, large, (1, 999), (10**6, 10**9))
     asked = rng.choice(("even", "odd"))
     parity = "even" if n % 2 == 0 else "odd"
     answer = _yes_no(parity == asked)
     last = str(n)[-1]
     prompt = f"Is {n} an {asked} number? Answer yes or no."
-    steps = [("read", f"{n} ends in {last}"),
-             ("conclude", f"{last} is {parity}, so {n} is {parity} and the answer is {answer}.")]
+    if one_thing_per_step:
+        steps = [("read", f"{n} ends in {last}"), ("compute", f"{last} is {parity}"),
+                 ("compute", f"So {n} is {parity}"), ("conclude", f"Asked {asked}, so the answer is {answer}.")]
+    else:
+        steps = [("read", f"{n} ends in {last}"),
+                 ("conclude", f"{last} is {parity}, so {n} is {parity} and the answer is {answer}.")]
     return task(prompt, steps, answer, "yes_no")
+
+
+def logic_parity(rng: random.Random, large: bool) -> Task:
+    return parity_task(rng, large, one_thing_per_step=False)
 
 
 def _comparison_with_truth(rng: random.Random, truth: bool) -> tuple[int, int]:

@@ -21,8 +21,8 @@ import random
 
 from training.generators.base import Category, Task, pick, task, templates_for, verify
 from training.generators.scratchpad import compare_digits, work_for_claim
-from training.generators.synthetic import _distinct_pair, _word, _yes_no, and_or_task
-from training.generators.vocab import NAMES, ORDER_RELATIONS, SYLLABLES, VOWELS
+from training.generators.synthetic import _distinct_pair, _word, _yes_no, and_or_task, order_task, parity_task
+from training.generators.vocab import SYLLABLES, VOWELS
 
 ADD_PHRASINGS = ("What is {a} + {b}?", "Compute {a} + {b}.", "Calculate {a} + {b}.", "What is the sum of {a} and {b}?",
                  "Add {a} and {b}.", "How much is {a} plus {b}?")
@@ -172,28 +172,11 @@ def string_drop_vowels(rng: random.Random, large: bool) -> Task:
 # --- logic ---------------------------------------------------------------------------------
 
 def logic_order(rng: random.Random, large: bool) -> Task:
-    first, middle, last = rng.sample(NAMES, 3)
-    comparative, top, bottom = rng.choice(ORDER_RELATIONS)
-    chain = [f"{first} is {comparative} than {middle}.", f"{middle} is {comparative} than {last}."]
-    clues = chain[:]
-    rng.shuffle(clues)
-    asked, answer = (top, first) if rng.random() < 0.5 else (bottom, last)
-    prompt = f"{clues[0]} {clues[1]} Who is the {asked}?"
-    steps = [("deduce", f"In order: {chain[0]} {chain[1]}"),
-             ("deduce", f"From {top} to {bottom}: {first}, {middle}, {last}"),
-             ("conclude", f"So the {asked} is {answer}.")]
-    return task(prompt, steps, answer, "name")
+    return order_task(rng, one_thing_per_step=True)
 
 
 def logic_parity(rng: random.Random, large: bool) -> Task:
-    n = pick(rng, large, (1, 999), (10**6, 10**9))
-    asked = rng.choice(("even", "odd"))
-    parity = "even" if n % 2 == 0 else "odd"
-    answer = _yes_no(parity == asked)
-    last = str(n)[-1]
-    steps = [("read", f"{n} ends in {last}"), ("compute", f"{last} is {parity}"), ("compute", f"So {n} is {parity}"),
-             ("conclude", f"Asked {asked}, so the answer is {answer}.")]
-    return task(f"Is {n} an {asked} number? Answer yes or no.", steps, answer, "yes_no")
+    return parity_task(rng, large, one_thing_per_step=True)
 
 
 def logic_and_or(rng: random.Random, large: bool) -> Task:
