@@ -40,17 +40,24 @@ def _carry_note(carry: int, word: str = "carry") -> str:
     return f" {word} {carry}" if carry else ""
 
 
-def add_columns(a: int, b: int) -> list[str]:
-    lines, carry, so_far = [f"{a} + {b}:"], 0, ""
-    for index in range(len(str(max(a, b)))):
-        x, y = digit(a, index), digit(b, index)
-        total = x + y + carry
-        terms = f"{x} + {y}" + (f" + {carry}" if carry else "")
+def _carry_columns(header: str, width: int, column) -> list[str]:
+    """Columns from the ones up: `column(index)` gives that column's value and its terms, the carry
+    from the column before is added to both, and a carry left over gets a line of its own."""
+    lines, carry, so_far = [header], 0, ""
+    for index in range(width):
+        value, terms = column(index)
+        total = value + carry
+        terms += f" + {carry}" if carry else ""
         so_far, carry = str(total % 10) + so_far, total // 10
         lines.append(f"{place(index)} {terms} = {total} so far {so_far}{_carry_note(carry)}")
     if carry:
-        lines.append(f"{place(len(str(max(a, b))))} carry {carry} so far {carry}{so_far}")
+        lines.append(f"{place(width)} carry {carry} so far {carry}{so_far}")
     return lines
+
+
+def add_columns(a: int, b: int) -> list[str]:
+    return _carry_columns(f"{a} + {b}:", len(str(max(a, b))), lambda index: (
+        digit(a, index) + digit(b, index), f"{digit(a, index)} + {digit(b, index)}"))
 
 
 def subtract_columns(a: int, b: int) -> list[str]:
@@ -70,16 +77,7 @@ def subtract_columns(a: int, b: int) -> list[str]:
 
 def multiply_columns(a: int, d: int) -> list[str]:
     """a * d for a one-digit d: each digit of a times d, plus the carry."""
-    lines, carry, so_far = [f"{a} * {d}:"], 0, ""
-    for index in range(len(str(a))):
-        x = digit(a, index)
-        total = x * d + carry
-        terms = f"{x} * {d}" + (f" + {carry}" if carry else "")
-        so_far, carry = str(total % 10) + so_far, total // 10
-        lines.append(f"{place(index)} {terms} = {total} so far {so_far}{_carry_note(carry)}")
-    if carry:
-        lines.append(f"{place(len(str(a)))} carry {carry} so far {carry}{so_far}")
-    return lines
+    return _carry_columns(f"{a} * {d}:", len(str(a)), lambda index: (digit(a, index) * d, f"{digit(a, index)} * {d}"))
 
 
 def _strip_zeros(number: int) -> tuple[int, int]:
