@@ -161,10 +161,9 @@ def bracketing_peaks(run_peaks: dict, before: dict, after: dict) -> dict:
     return {dtype: max(run_peaks[dtype], before[dtype], after[dtype]) for dtype in run_peaks}
 
 
-def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: ModelConfig | None = None) -> dict:
-    """FLOP/s of the real jitted train step on a full random batch, against the matmul peak of the
-    step's compute dtype (and, for reference, the float32 one), both measured around the step."""
-    model_cfg = model_cfg or model_config_for(config.model)
+def random_step_runner(config: TrainConfig, model_cfg: ModelConfig):
+    """A function running one real jitted train step of this model on a full random batch (its
+    parameters and optimizer state carried from call to call), and the initial parameters."""
     graphdef, params = nnx.split(create_model(model_cfg, config.seed))
     optimizer = make_optimizer(config)
     step = make_train_step(graphdef, optimizer)
@@ -175,6 +174,14 @@ def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: Model
         state["params"], state["opt"], metrics = step(state["params"], state["opt"], batch)
         jax.block_until_ready(metrics["loss"])
 
+    return run_step, params
+
+
+def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: ModelConfig | None = None) -> dict:
+    """FLOP/s of the real jitted train step on a full random batch, against the matmul peak of the
+    step's compute dtype (and, for reference, the float32 one), both measured around the step."""
+    model_cfg = model_cfg or model_config_for(config.model)
+    run_step, params = random_step_runner(config, model_cfg)
     before = measure_peaks()
     times = run_times(run_step, repeats)
     peaks = bracketing_peaks(peaks, before, measure_peaks())
@@ -297,17 +304,7 @@ def random_batch(config: TrainConfig, vocab_size: int = 256, seed: int = 0) -> d
 
 def step_seconds(config: TrainConfig) -> float:
     """Fastest of CALIBRATION_STEPS real train steps of this config on random tokens."""
-    model_cfg = arm_model_config(config)
-    graphdef, params = nnx.split(create_model(model_cfg, config.seed))
-    optimizer = make_optimizer(config)
-    step = make_train_step(graphdef, optimizer)
-    state = {"params": params, "opt": optimizer.init(params)}
-    batch = random_batch(config, model_cfg.vocab_size)
-
-    def run_step():
-        state["params"], state["opt"], metrics = step(state["params"], state["opt"], batch)
-        jax.block_until_ready(metrics["loss"])
-
+    run_step, _ = random_step_runner(config, arm_model_config(config))
     return min(run_times(run_step, CALIBRATION_STEPS))
 
 
