@@ -104,12 +104,17 @@ def comparison_greater(rng: random.Random, large: bool) -> Task:
     return task(prompt, steps, answer, "yes_no")
 
 
-def comparison_sum(rng: random.Random, large: bool) -> Task:
+def sum_versus_number(rng: random.Random, large: bool) -> tuple[int, int, int, bool]:
+    """`Is a + b more than c?`: a, b, c and whether it is."""
     a, b = pick(rng, large, (10, 60), (100, 9999)), pick(rng, large, (2, 9), (100, 9999))
-    s = a + b
     more = rng.random() < 0.5  # choose the answer first so yes and no stay balanced
     gap = rng.randint(1, 9) if not large else rng.randint(1, 30)
-    c = s - gap if more else s + gap
+    return a, b, a + b - gap if more else a + b + gap, more
+
+
+def comparison_sum(rng: random.Random, large: bool) -> Task:
+    a, b, c, more = sum_versus_number(rng, large)
+    s = a + b
     hi, lo = max(s, c), min(s, c)
     answer = _yes_no(more)
     prompt = f"Is {a} + {b} more than {c}? Answer yes or no."

@@ -21,7 +21,15 @@ import random
 
 from training.generators.base import Category, Task, pick, task, templates_for, verify
 from training.generators.scratchpad import compare_digits, work_for_claim
-from training.generators.synthetic import _distinct_pair, _word, _yes_no, and_or_task, order_task, parity_task
+from training.generators.synthetic import (
+    _distinct_pair,
+    _word,
+    _yes_no,
+    and_or_task,
+    order_task,
+    parity_task,
+    sum_versus_number,
+)
 from training.generators.vocab import SYLLABLES, VOWELS
 
 ADD_PHRASINGS = ("What is {a} + {b}?", "Compute {a} + {b}.", "Calculate {a} + {b}.", "What is the sum of {a} and {b}?",
@@ -108,11 +116,8 @@ def comparison_greater(rng: random.Random, large: bool) -> Task:
 
 
 def comparison_sum(rng: random.Random, large: bool) -> Task:
-    a, b = pick(rng, large, (10, 60), (100, 9999)), pick(rng, large, (2, 9), (100, 9999))
+    a, b, c, more = sum_versus_number(rng, large)
     s = a + b
-    more = rng.random() < 0.5  # choose the answer first so yes and no stay balanced
-    gap = rng.randint(1, 9) if not large else rng.randint(1, 30)
-    c = s - gap if more else s + gap
     answer = _yes_no(more)
     lines, _ = compare_digits(s, c)
     steps = [*claim_steps(a, "+", b, s), *(("compare", line) for line in lines),
