@@ -1,9 +1,11 @@
 """Command line: `python -m training train|generate|evaluate ...`, usable without any server.
 
-`train` prints one JSON event per stdout line (`step`, `log`, then `done`, or `error`) so a parent
-process can follow it; it stops cleanly (finishes the step, checkpoints, status "cancelled") when
-`--cancel-file` appears or on SIGTERM. Input problems (config, data, paths) print a clear message
-on stderr and exit 2; a crash exits 1.
+`train` and `evaluate --events` print one JSON event per stdout line (training.protocol: `step`,
+`prediction`, `log`, then `done`, or `error`) so a parent process can follow them. Both stop cleanly
+between steps (train also checkpoints): with status "cancelled" when `--cancel-file` appears, with
+status "interrupted" and exit code 75 on SIGTERM (the host is going away; resume later). A run folder
+another trainer holds is refused with exit code 75 too. Input problems (config, data, paths) print a
+clear message on stderr and exit 2; a crash exits 1.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import os
 import sys
 from pathlib import Path
 
+from training import protocol
 from training.config import ConfigError, TrainConfig
 from training.data import DataError
-from training.run_files import RunMismatchError
-
-EXIT_INPUT_ERROR = 2
+from training.run_files import RunFolderBusy, RunMismatchError
 
 
 class InputError(Exception):
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint-step", type=int, help="evaluate this checkpoint (default: the latest)")
     ev.add_argument("--events", action="store_true",
                     help="stream one JSON `prediction` event per item instead of writing files (for a launcher)")
+    ev.add_argument("--cancel-file", help="with --events: stop after the current batch when this file exists")
     ev.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
     return parser
 
@@ -91,11 +93,11 @@ def command_train(args) -> int:
         config, args.data, args.out, hooks, eval_data_path=args.eval_data, peak_flops=args.peak_flops
     )
     hooks.emit(
-        "done", status=result.status, steps_completed=result.steps_completed, final_loss=result.final_loss,
+        protocol.DONE, status=result.status, steps_completed=result.steps_completed, final_loss=result.final_loss,
         cancel_reason=result.manifest.get("cancel_reason"), manifest_path=result.manifest_path,
         metrics_path=result.metrics_path, checkpoint_dir=result.checkpoint_dir,
     )
-    return 0
+    return protocol.EXIT_INTERRUPTED if result.status == protocol.INTERRUPTED else protocol.EXIT_OK
 
 
 def command_generate(args) -> int:
@@ -162,19 +164,25 @@ def command_evaluate(args) -> int:
 
 def _evaluate_events(args, items: list[dict]) -> int:
     from training.evaluate import evaluate_stream
+    from training.hooks import StopSignals
 
-    _print_json({"event": "log", "message": f"evaluating {len(items)} items"})
-    count = 0
+    stop = StopSignals(args.cancel_file)
+    stop.install_sigterm_handler()
+    protocol.emit(protocol.LOG, message=f"evaluating {len(items)} items")
+    count, status = 0, protocol.COMPLETED
     try:
         for batch in evaluate_stream(args.out, items, max_new_tokens=args.max_new_tokens,
                                      batch_size=args.batch_size, step=args.checkpoint_step):
             for prediction in batch:
-                _print_json({"event": "prediction", **prediction})
+                protocol.emit(protocol.PREDICTION, **prediction)
             count += len(batch)
+            if stop.should_stop():
+                status = stop.status()
+                break
     except (FileNotFoundError, ValueError) as exc:
         raise InputError(str(exc)) from exc
-    _print_json({"event": "done", "status": "completed", "predictions": count})
-    return 0
+    protocol.emit(protocol.DONE, status=status, predictions=count)
+    return protocol.EXIT_INTERRUPTED if status == protocol.INTERRUPTED else protocol.EXIT_OK
 
 
 COMMANDS = {"train": command_train, "generate": command_generate, "evaluate": command_evaluate}
@@ -188,10 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         return _input_error("config error", exc, errors=exc.errors)
     except (DataError, RunMismatchError, InputError) as exc:
         return _input_error("input error", exc)
+    except RunFolderBusy as exc:
+        sys.stderr.write(f"busy: {exc}\n")
+        protocol.emit(protocol.ERROR, kind="busy", message=str(exc), errors={})
+        return protocol.EXIT_INTERRUPTED
     except Exception as exc:
         # A parent process reading events learns why the run died; the traceback still goes to stderr.
         message = f"{type(exc).__name__}: {exc}"
-        _print_json({"event": "error", "kind": "crash", "message": message, "errors": {}})
+        protocol.emit(protocol.ERROR, kind="crash", message=message, errors={})
         raise
 
 
@@ -201,9 +213,8 @@ def _input_error(kind: str, exc: Exception, errors: dict | None = None) -> int:
         sys.stderr.write(f"{kind}:\n{lines}\n")
     else:
         sys.stderr.write(f"{kind}: {exc}\n")
-    event = {"event": "error", "kind": kind.replace(" ", "_"), "message": str(exc), "errors": errors or {}}
-    _print_json(event)
-    return EXIT_INPUT_ERROR
+    protocol.emit(protocol.ERROR, kind=kind.replace(" ", "_"), message=str(exc), errors=errors or {})
+    return protocol.EXIT_INPUT_ERROR
 
 
 if __name__ == "__main__":

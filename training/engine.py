@@ -7,7 +7,6 @@ when asked for, so the builtin path never needs google-tunix installed).
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -15,8 +14,15 @@ from training.config import TrainConfig
 from training.data import read_sft_rows
 from training.flops import matmul_param_count, measure_matmul_flops, param_count, train_flops_per_token
 from training.hooks import TrainHooks
-from training.run_files import RUN_CONFIG_FILE, code_version, device_info, ensure_run_config, file_sha256
-from training.run_result import TrainResult, finish_run, run_timings, utc_now
+from training.run_files import (
+    RUN_CONFIG_FILE,
+    code_version,
+    device_info,
+    ensure_run_config,
+    file_sha256,
+    run_folder_lock,
+)
+from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
 from training.tokenizers import TOKENIZER_FILE, Tokenizer, run_tokenizer, tokenizer_sha256
 from training.trainer import BuiltinTrainer, LoopOutcome, run_model_config, steady_tokens_per_s
 
@@ -46,13 +52,14 @@ def train(
     rows = read_sft_rows(data_path)
     data_hash = file_sha256(data_path)
     eval_rows = read_sft_rows(eval_data_path) if eval_data_path else None
-    if config.backend == "tunix":
-        from training.backends import tunix_backend
+    with run_folder_lock(out_dir):
+        if config.backend == "tunix":
+            from training.backends import tunix_backend
 
-        return tunix_backend.train(
-            config, rows, out_dir, hooks, data_hash, eval_rows=eval_rows, peak_flops=peak_flops
-        )
-    return _train_builtin(config, rows, data_hash, Path(data_path), out_dir, hooks, eval_rows, peak_flops)
+            return tunix_backend.train(
+                config, rows, out_dir, hooks, data_hash, eval_rows=eval_rows, peak_flops=peak_flops
+            )
+        return _train_builtin(config, rows, data_hash, Path(data_path), out_dir, hooks, eval_rows, peak_flops)
 
 
 def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path, tokenizer: Tokenizer) -> dict:
@@ -79,16 +86,14 @@ def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows
     trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows, tokenizer=tokenizer)
     outcome = trainer.run()
     timings = run_timings(started_at, began)
-    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops, tokenizer)
+    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops, tokenizer, out_dir)
     return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
 
 
 def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops,
-                   tokenizer: Tokenizer) -> dict:
+                   tokenizer: Tokenizer, out_dir: Path) -> dict:
     model_cfg = run_model_config(config.model, tokenizer)
     return {
-        "status": outcome.status,
-        "cancel_reason": outcome.cancel_reason,
         "backend": "builtin",
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
@@ -104,29 +109,9 @@ def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: 
         },
         "tokenizer": tokenizer.name,
         "tokenizer_sha256": tokenizer_sha256(tokenizer),
-        "resumed_from_step": outcome.start_step,
-        "steps_completed": outcome.final_step,
-        "timings": {
-            **timings,
-            "compile_and_first_step_seconds": outcome.compile_seconds,
-            "median_step_seconds": _median(outcome.step_seconds),
-            "steps_this_process": outcome.final_step - outcome.start_step,
-        },
-        "final_metrics": _final_metrics(outcome),
+        **run_ending(outcome, timings, out_dir),
         "throughput": _throughput(config, model_cfg, outcome, peak_flops),
     }
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _final_metrics(outcome: LoopOutcome) -> dict:
-    last = outcome.last_metrics or {}
-    final = {key: last[key] for key in ("loss", "lr", "grad_norm", "eval_loss") if key in last}
-    if outcome.recent_losses:
-        final["mean_loss_last_10"] = sum(outcome.recent_losses) / len(outcome.recent_losses)
-    return final
 
 
 def _throughput(config, model_cfg, outcome: LoopOutcome, peak_flops: float | None) -> dict:

@@ -1,18 +1,19 @@
 """Training hooks: how callers watch a run and ask it to stop.
 
 `TrainHooks` is the in-process interface. `JsonEventHooks` is what the CLI uses so a parent
-process (the Django runs launcher) can follow a run through one JSON event per stdout line and
-cancel it with a file or SIGTERM; either way the trainer finishes its current step, checkpoints,
-and returns status "cancelled".
+process (the Django runs launcher) can follow a run through one JSON event per stdout line
+(training.protocol) and stop it: a cancel file means the user cancelled (status "cancelled"), SIGTERM
+means the host is going away (status "interrupted", so the run is resumed rather than recorded as
+cancelled). Either way the trainer finishes its current step and checkpoints.
 """
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 from pathlib import Path
 from typing import TextIO
+
+from training import protocol
 
 
 class TrainHooks:
@@ -29,6 +30,10 @@ class TrainHooks:
 
     def cancel_reason(self) -> str:
         return "cancel_requested"
+
+    def stop_status(self) -> str:
+        """The status a run stopped by `should_cancel` ends with."""
+        return protocol.CANCELLED
 
 
 class CollectingHooks(TrainHooks):
@@ -49,11 +54,10 @@ class CollectingHooks(TrainHooks):
         return self.cancel_after_steps is not None and len(self.steps) >= self.cancel_after_steps
 
 
-class JsonEventHooks(TrainHooks):
-    """Prints `{"event": "step"|"log"|"done", ...}` lines; cancels on a cancel file or SIGTERM."""
+class StopSignals:
+    """A cancel file and SIGTERM, polled between steps (or batches) by any long CLI command."""
 
-    def __init__(self, stream: TextIO | None = None, cancel_file: str | Path | None = None):
-        self.stream = stream or sys.stdout
+    def __init__(self, cancel_file: str | Path | None = None):
         self.cancel_file = Path(cancel_file) if cancel_file else None
         self.sigterm_received = False
 
@@ -61,21 +65,47 @@ class JsonEventHooks(TrainHooks):
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, signum, frame) -> None:
-        # Only set a flag: the trainer finishes the running step and checkpoints before exiting.
+        # Only set a flag: the command finishes the running step (and checkpoints) before exiting.
         self.sigterm_received = True
 
+    def cancelled(self) -> bool:
+        return self.cancel_file is not None and self.cancel_file.exists()
+
+    def should_stop(self) -> bool:
+        return self.sigterm_received or self.cancelled()
+
+    def reason(self) -> str:
+        # The cancel file wins: a launcher escalating a cancel sends SIGTERM after writing it.
+        return "cancel_file" if self.cancelled() else "sigterm"
+
+    def status(self) -> str:
+        return protocol.CANCELLED if self.cancelled() else protocol.INTERRUPTED
+
+
+class JsonEventHooks(TrainHooks):
+    """Prints training.protocol events; stops on a cancel file ("cancelled") or SIGTERM ("interrupted")."""
+
+    def __init__(self, stream: TextIO | None = None, cancel_file: str | Path | None = None):
+        self.stream = stream
+        self.signals = StopSignals(cancel_file)
+
+    def install_sigterm_handler(self) -> None:
+        self.signals.install_sigterm_handler()
+
     def emit(self, event: str, **fields) -> None:
-        self.stream.write(json.dumps({"event": event, **fields}, sort_keys=True) + "\n")
-        self.stream.flush()
+        protocol.emit(event, self.stream, **fields)
 
     def on_step(self, metrics: dict) -> None:
-        self.emit("step", **metrics)
+        self.emit(protocol.STEP, **metrics)
 
     def on_log(self, line: str) -> None:
-        self.emit("log", message=line)
+        self.emit(protocol.LOG, message=line)
 
     def should_cancel(self) -> bool:
-        return self.sigterm_received or (self.cancel_file is not None and self.cancel_file.exists())
+        return self.signals.should_stop()
 
     def cancel_reason(self) -> str:
-        return "sigterm" if self.sigterm_received else "cancel_file"
+        return self.signals.reason()
+
+    def stop_status(self) -> str:
+        return self.signals.status()

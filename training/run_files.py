@@ -8,11 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import training
@@ -24,6 +28,35 @@ MANIFEST_FILE = "run_manifest.json"
 
 class RunMismatchError(ValueError):
     """out_dir already holds a run trained with another config or dataset."""
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is training into this out_dir right now."""
+
+
+@contextlib.contextmanager
+def run_folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a run folder while training into it (`<out_dir>.lock`, beside it so it
+    never becomes an artifact). A trainer whose launcher lost its claim but still runs, say on a host that
+    froze and woke up, cannot write checkpoints beside the attempt that took its place."""
+    lock_path = out_dir.with_name(out_dir.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunFolderBusy(f"the run folder is being trained into by {holder}; not starting a second "
+                                "trainer beside it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{socket.gethostname()}:{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_json_atomic(path: Path, value: dict) -> None:

@@ -134,14 +134,12 @@ def eval_batches(examples: ExampleArrays, batch_size: int, limit: int | None) ->
 
 @dataclass
 class LoopOutcome:
-    status: str  # "completed" | "cancelled"
+    status: str  # training.protocol: "completed" | "cancelled" | "interrupted"
     start_step: int
     final_step: int
     cancel_reason: str | None = None
     step_seconds: list[float] = field(default_factory=list)
     compile_seconds: float | None = None
-    last_metrics: dict | None = None
-    recent_losses: list[float] = field(default_factory=list)
     data_stats: dict = field(default_factory=dict)
     params: object = None
 
@@ -150,8 +148,7 @@ class LoopOutcome:
             self.compile_seconds = seconds  # the first step of a process includes jit compilation
         else:
             self.step_seconds.append(seconds)
-        self.final_step, self.last_metrics = metrics["step"], metrics
-        self.recent_losses = (self.recent_losses + [metrics["loss"]])[-10:]
+        self.final_step = metrics["step"]
 
 
 def run_model_config(preset: str, tokenizer: Tokenizer) -> ModelConfig:
@@ -218,7 +215,7 @@ class BuiltinTrainer:
         eval_step = make_eval_step(self.graphdef) if cfg.eval_every else None
         for step in range(outcome.start_step, cfg.max_steps):
             if self.hooks.should_cancel():
-                outcome.status, outcome.cancel_reason = "cancelled", self.hooks.cancel_reason()
+                outcome.status, outcome.cancel_reason = self.hooks.stop_status(), self.hooks.cancel_reason()
                 break
             metrics, seconds = self._train_one_step(train_step, step)
             done = metrics["step"]

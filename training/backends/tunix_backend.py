@@ -181,6 +181,7 @@ class StepData(tunix_hooks.DataHooks):
         self.config, self.examples, self.order, self.hooks = config, examples, order, hooks
         self.eval_batches, self._eval_pos = eval_batches, 0
         self.cancel_reason: str | None = None
+        self.stop_status: str | None = None
 
     def load_next_train_batch(self, train_ctx) -> dict | None:
         step, micro = divmod(train_ctx.iter_steps, self.config.grad_accum)
@@ -188,7 +189,7 @@ class StepData(tunix_hooks.DataHooks):
             return None
         # Only between optimizer steps: a half-accumulated gradient must never reach a checkpoint.
         if micro == 0 and self.hooks.should_cancel():
-            self.cancel_reason = self.hooks.cancel_reason()
+            self.cancel_reason, self.stop_status = self.hooks.cancel_reason(), self.hooks.stop_status()
             return None
         size = self.config.batch_size
         return self.examples.take(self.order.indices_for_step(step)[micro * size:(micro + 1) * size])
@@ -325,7 +326,7 @@ class TunixRun:
         # Train/eval iterables are unused with data hooks; eval runs only when the list is non-empty.
         trainer.train([], self.eval_batches or None)
         if data.cancel_reason:
-            outcome.status, outcome.cancel_reason = "cancelled", data.cancel_reason
+            outcome.status, outcome.cancel_reason = data.stop_status, data.cancel_reason
         outcome.final_step = trainer.train_steps
         self.hooks.on_log(f"checkpoint saved at step {trainer.train_steps}")
         return outcome

@@ -6,14 +6,14 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from flax import nnx
 
 from training.backends.tunix_models import get_preset
 from training.config import TrainConfig
 from training.flops import matmul_param_count, measure_matmul_flops, param_count
-from training.run_files import METRICS_FILE, code_version, device_info, read_metrics
+from training.run_files import code_version, device_info
+from training.run_result import run_ending
 
 PEAK_MATMUL_SIZE = 1024
 LIBRARIES = ("google-tunix", "qwix", "jax", "flax", "optax", "orbax-checkpoint")
@@ -37,8 +37,6 @@ def build_manifest(run, outcome: RunOutcome, timings: dict, peak_flops: float | 
     params = nnx.state(run.model, nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam)))  # LoRAParam subclasses Param
     trainable = nnx.state(run.model, nnx.LoRAParam) if cfg.lora else params
     return {
-        "status": outcome.status,
-        "cancel_reason": outcome.cancel_reason,
         "backend": "tunix",
         "config": cfg.to_dict(),
         "config_hash": cfg.config_hash(),
@@ -57,16 +55,7 @@ def build_manifest(run, outcome: RunOutcome, timings: dict, peak_flops: float | 
         },
         "tokenizer": {"name": run.tokenizer.name, "sha256": run.tokenizer.sha256,
                       "vocab_size": run.tokenizer.vocab_size},
-        "resumed_from_step": outcome.start_step,
-        "steps_completed": outcome.final_step,
-        "timings": {
-            **timings,
-            "model_load_seconds": run.load_seconds,
-            "compile_and_first_step_seconds": outcome.compile_seconds,
-            "median_step_seconds": statistics.median(outcome.step_seconds) if outcome.step_seconds else None,
-            "steps_this_process": outcome.final_step - outcome.start_step,
-        },
-        "final_metrics": _final_metrics(run.out_dir / METRICS_FILE),
+        **run_ending(outcome, {**timings, "model_load_seconds": run.load_seconds}, run.out_dir),
         "throughput": _throughput(cfg, run.model, params, outcome, peak_flops),
     }
 
@@ -79,21 +68,6 @@ def _library_versions() -> dict:
         except PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def _final_metrics(metrics_path: Path) -> dict:
-    """From metrics.jsonl rather than this process's steps, so a resumed run reports the whole run."""
-    lines = read_metrics(metrics_path) if metrics_path.exists() else []
-    if not lines:
-        return {}
-    last = lines[-1]
-    final = {key: last[key] for key in ("loss", "lr", "grad_norm") if key in last}
-    evals = [line["eval_loss"] for line in lines if "eval_loss" in line]
-    if evals:
-        final["eval_loss"] = evals[-1]
-    recent = [line["loss"] for line in lines[-10:]]
-    final["mean_loss_last_10"] = sum(recent) / len(recent)
-    return final
 
 
 def _throughput(cfg: TrainConfig, model, params, outcome: RunOutcome, peak_flops: float | None) -> dict:

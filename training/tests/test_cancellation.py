@@ -46,10 +46,10 @@ def start_cli(tmp_path, *extra) -> CliRun:
     return run
 
 
-def assert_cancelled_cleanly(run: CliRun, tmp_path, reason: str) -> None:
-    assert run.finish() == 0
+def assert_stopped_cleanly(run: CliRun, tmp_path, reason: str, *, status: str, exit_code: int) -> None:
+    assert run.finish() == exit_code
     done = run.events[-1]
-    assert done["event"] == "done" and done["status"] == "cancelled" and done["cancel_reason"] == reason
+    assert done["event"] == "done" and done["status"] == status and done["cancel_reason"] == reason
     last_step = max(e["step"] for e in run.events if e["event"] == "step")
     assert done["steps_completed"] == last_step < 3000
     assert CheckpointStore(tmp_path / "run", read_only=True).latest_step() == last_step
@@ -59,10 +59,31 @@ def test_the_cli_stops_when_the_cancel_file_appears(tmp_path):
     cancel_file = tmp_path / "cancel"
     run = start_cli(tmp_path, "--cancel-file", str(cancel_file))
     cancel_file.touch()
-    assert_cancelled_cleanly(run, tmp_path, "cancel_file")
+    assert_stopped_cleanly(run, tmp_path, "cancel_file", status="cancelled", exit_code=0)
 
 
-def test_the_cli_finishes_the_step_and_checkpoints_on_sigterm(tmp_path):
+def test_sigterm_finishes_the_step_checkpoints_and_exits_interrupted_not_cancelled(tmp_path):
+    """SIGTERM is what a host going away sends: the run must resume elsewhere, not end as cancelled."""
     run = start_cli(tmp_path)
     run.process.send_signal(signal.SIGTERM)
-    assert_cancelled_cleanly(run, tmp_path, "sigterm")
+    assert_stopped_cleanly(run, tmp_path, "sigterm", status="interrupted", exit_code=75)
+    assert read_json(tmp_path / "run" / "run_manifest.json")["status"] == "interrupted"
+
+
+def test_sigterm_after_a_cancel_file_is_a_cancel(tmp_path):
+    """A launcher escalating a cancel writes the cancel file, then sends SIGTERM: still a cancel."""
+    cancel_file = tmp_path / "cancel"
+    run = start_cli(tmp_path, "--cancel-file", str(cancel_file))
+    cancel_file.touch()
+    run.process.send_signal(signal.SIGTERM)
+    assert_stopped_cleanly(run, tmp_path, "cancel_file", status="cancelled", exit_code=0)
+
+
+def test_a_second_trainer_on_a_busy_run_folder_is_refused_for_now(tmp_path):
+    run = start_cli(tmp_path)
+    second = CliRun(tmp_path / "cfg.yaml", tmp_path / "data.jsonl", tmp_path / "run")
+    assert second.finish() == 75
+    error = second.events[-1]
+    assert error["event"] == "error" and error["kind"] == "busy" and "being trained into" in error["message"]
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 75

@@ -58,3 +58,16 @@ def test_resuming_with_other_data_is_refused(tmp_path):
     train(config, first, tmp_path / "run", peak_flops=1e11)
     with pytest.raises(RunMismatchError, match="data_hash"):
         train(config, second, tmp_path / "run", peak_flops=1e11)
+
+
+def test_a_run_resumed_at_its_last_step_keeps_its_final_metrics(tmp_path):
+    """A retry whose worker died after the last checkpoint but before the end was recorded resumes at its
+    final step and trains nothing: its manifest still reports the whole run's final loss (one manifest
+    ending for both backends, read from metrics.jsonl)."""
+    config = tiny_config(max_steps=6, checkpoint_every=3)
+    data = write_sft_file(tmp_path / "a.jsonl", arithmetic_traces(20, seed=1))
+    first = train(config, data, tmp_path / "run", peak_flops=1e11)
+    again = train(config, data, tmp_path / "run", peak_flops=1e11)
+    assert again.manifest["resumed_from_step"] == 6 and again.manifest["timings"]["steps_this_process"] == 0
+    assert again.final_loss == first.final_loss is not None
+    assert again.manifest["final_metrics"] == first.manifest["final_metrics"]
