@@ -12,6 +12,10 @@ application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402 - settings are configured by get_asgi_application()
 
+from tunixrt.startup import refuse_insecure_secret_key  # noqa: E402
+
+refuse_insecure_secret_key()
+
 if settings.DEBUG:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 

@@ -64,3 +64,12 @@ def _assert_the_printed_leaderboard_is_the_apis(stdout: str, data_dir) -> None:
     assert printed and len(printed) == len(rows)
     for (rank, prefix, percent), row in zip(printed, rows, strict=True):
         assert (rank, prefix, percent) == (row["rank"], row["evaluation_id"][:8], round(100 * row["primary_score"], 1))
+
+
+def test_the_demo_refuses_to_run_outside_demo_mode(tmp_path):
+    """It would create the superuser admin / admin: only ever on a local demo."""
+    env = {**_demo_env(tmp_path), "TUNIXRT_DEMO": "0", "SECRET_KEY": "a-real-secret-for-this-test"}
+    result = subprocess.run([sys.executable, "manage.py", "demo", "--skip-train"], cwd=settings.BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "TUNIXRT_DEMO=1" in result.stderr
+    assert not (tmp_path / "demo" / "api_key.txt").exists()

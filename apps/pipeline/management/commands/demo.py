@@ -51,6 +51,10 @@ class Command(BaseCommand):
         parser.add_argument("--skip-train", action="store_true", help="stop after building the datasets")
 
     def handle(self, *args, **options):
+        if not settings.DEMO_MODE:
+            # The demo creates the superuser admin / admin: never on a server that is not a local demo.
+            raise CommandError("manage.py demo runs only in demo mode (TUNIXRT_DEMO=1, as `make demo` sets): "
+                               "it creates the superuser admin / admin.")
         if options["steps"] < 1:
             raise CommandError("--steps must be at least 1.")
         started = time.monotonic()
