@@ -7,7 +7,12 @@ and every job ends completed (after a retry) or failed with a reason:
   persistence, so the queued message is gone): the reaper sends the task again and the job completes;
 - PostgreSQL refuses connections during batch ingest (through a proxy of the drill's own in front of the
   test database, never the shared server): 503 in the error shape, no partial batch, and the same server
-  process answers again once the database is back, without a restart.
+  process answers again once the database is back, without a restart;
+- the broker is down during writes: traces and a run answer 201/202 once (no 500, no duplicates), and
+  once it is back the reaper sends what was never sent: the run trains once and every trace is scored;
+- a worker is partitioned from the database for 30 s mid-training (the same proxy): it fences itself off
+  and stops its trainer within its lease, the reaper retries the run, the retry resumes from the last
+  checkpoint: one trainer at a time, every metric row present, final_loss set.
 """
 
 import contextlib
@@ -21,25 +26,28 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from apps.core.jobs import jobs_reap_all
 from apps.core.services import api_key_create
-from apps.core.testing import celery_worker, wait_for
+from apps.core.testing import celery_worker, key_client, wait_for
 from apps.datasets.builds import dataset_build_queue
 from apps.datasets.models import DatasetBuild, DatasetVersion
 from apps.datasets.spec import parse_build_request
 from apps.datasets.tasks import dataset_build_task
 from apps.runs.models import RunMetric, TrainingRun
 from apps.runs.tasks import training_run_task
-from apps.runs.tests.conftest import dataset, short_trace, tiny_config  # noqa: F401 - fixtures
-from apps.traces.models import Trace
+from apps.runs.testing import short_trace, tiny_config
+from apps.traces.models import Trace, TraceScore
 from apps.traces.services import trace_batch_create
 from apps.traces.testing import make_trace_body
+from training.run_files import read_metrics
 
 pytestmark = [pytest.mark.drill, pytest.mark.worker, pytest.mark.django_db(transaction=True,
                                                                               serialized_rollback=True)]
@@ -237,3 +245,144 @@ def _answers(port: int) -> bool:
             return True
     except (urllib.error.URLError, OSError):
         return False
+
+
+# --- outages during writes and training (issue: background work that survives outages) -----------------
+
+def _start_redis(port: int) -> subprocess.Popen:
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.fail("the broker drills need redis-server on PATH (Debian's redis-server package)")
+    server = subprocess.Popen([redis_server, "--port", str(port), "--save", "", "--appendonly", "no",
+                               "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+    wait_for(lambda: _redis_answers(port), timeout=10, interval=0.1)
+    return server
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        return redis.Redis(port=port, socket_timeout=0.5).ping()
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def test_writes_while_the_broker_is_down_answer_201_202_once_and_all_work_is_done_afterwards(trainer, dataset):
+    """Broker down during writes: the committed rows answer 201/202 (no 500 a retrying client would turn
+    into duplicates); once the broker is back, the reaper sends what was never sent: the run trains once
+    and every trace posted during the outage is scored."""
+    from tunixrt.celery import app as celery_app
+
+    port = _free_port()
+    broker_url = f"redis://127.0.0.1:{port}/0"
+    client = key_client(trainer)
+    broker = _start_redis(port)
+    try:
+        with _sending_to(celery_app, broker_url):
+            broker.terminate()
+            broker.wait()  # down
+            traces = [client.post("/api/traces", make_trace_body(), format="json") for _ in range(5)]
+            batch = client.post("/api/traces/batch", {"traces": [make_trace_body() for _ in range(20)]},
+                                format="json")
+            run = client.post("/api/tunix/run", {"dataset_id": dataset.pk, "dry_run": False, "auto_evaluate": False,
+                                                 "config": tiny_config(max_steps=20)}, format="json")
+            assert [r.status_code for r in traces] == [201] * 5 and batch.status_code == 201, batch.content
+            assert run.status_code == 202, run.content
+            run_row = TrainingRun.objects.get(pk=run.json()["id"])
+            assert (run_row.status, run_row.dispatched_at) == ("queued", None)
+            broker = _start_redis(port)  # back, empty
+            with celery_worker("train,default", env={"CELERY_BROKER_URL": broker_url}, purge=False) as worker:
+                report = jobs_reap_all(dispatch_retry_seconds=0)  # the reaper's next pass
+                assert report["training_run"]["reenqueued"] == 1
+                Trace.objects.update(score_due_at=timezone.now())  # due now rather than in 15 s
+                assert jobs_reap_all()["trace_scores"]["resent"] == 25
+                try:
+                    wait_for(lambda: TrainingRun.objects.get(pk=run_row.pk).status == "completed"
+                             and TraceScore.objects.count() == 25, timeout=180, interval=0.5)
+                except AssertionError:
+                    pytest.fail(worker.output())
+    finally:
+        broker.terminate()
+        broker.wait()
+    run_row.refresh_from_db()
+    assert run_row.attempt == 1 and Trace.objects.count() == 25 + dataset.trace_count
+    assert not Trace.objects.filter(score_due_at__isnull=False, source="").exists()
+
+
+def _trainers_of(run_id) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (entry / "stat").read_text().split(") ")[1][0]
+            except OSError:
+                continue
+            if "training train" in command and str(run_id) in command and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+class _TrainerCensus(threading.Thread):
+    """Counts, every 0.2 s, the trainer processes working on one run: there must never be two."""
+
+    def __init__(self, run_id):
+        super().__init__(daemon=True)
+        self.run_id, self.most, self.done = run_id, 0, threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.2):
+            self.most = max(self.most, len(_trainers_of(self.run_id)))
+
+
+def test_a_worker_partitioned_from_the_database_mid_training_fences_itself_and_one_attempt_finishes(trainer,
+                                                                                                     dataset):
+    """The worker reaches PostgreSQL through a proxy of the drill's own (never the shared server is
+    stopped); the drill cuts it for 30 s mid-run. Within its lease the worker stops its trainer and gives
+    up; the reaper (in this process, which still reaches the database) retries the run; when the database
+    is back, the retry resumes from the last checkpoint. One trainer at a time, every metric row of the run
+    folder in the database, final_loss set."""
+    db = connection.settings_dict
+    proxy = _Proxy(int(db["PORT"] or 5432))
+    worker_env = {"DATABASE_URL": f"postgres://{db['USER'] or ''}@127.0.0.1:{proxy.port}/{db['NAME']}",
+                  "DB_CONNECT_TIMEOUT_S": "2"}
+    client = key_client(trainer)
+    census = None
+    try:
+        with celery_worker("train", env=worker_env) as worker:
+            response = client.post("/api/tunix/run", {"dataset_id": dataset.pk, "dry_run": False,
+                                                      "auto_evaluate": False,
+                                                      "config": tiny_config(max_steps=400, checkpoint_every=50)},
+                                   format="json")
+            run = TrainingRun.objects.get(pk=response.json()["id"])
+            census = _TrainerCensus(run.pk)
+            census.start()
+            try:
+                wait_for(lambda: RunMetric.objects.filter(run=run).count() >= 80, timeout=120, interval=0.2)
+            except AssertionError:
+                pytest.fail(worker.output())
+            proxy.down()
+            outage_ends = time.monotonic() + 30
+            first_trainers = _trainers_of(run.pk)
+            wait_for(lambda: not _trainers_of(run.pk), timeout=20, interval=0.2)  # fenced: its trainer is gone
+            assert first_trainers and RunMetric.objects.filter(run=run).count() < 400
+            # The drill's worker beats every second and counts as lost after 10 s (apps.core.testing).
+            wait_for(lambda: jobs_reap_all(kinds=["training_run"], stale_seconds=10)["training_run"]["requeued"] == 1,
+                     timeout=30, interval=1)
+            time.sleep(max(0.0, outage_ends - time.monotonic()))
+            proxy.up()
+            try:
+                wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == "completed", timeout=240, interval=1)
+            except AssertionError:
+                pytest.fail(worker.output())
+    finally:
+        if census is not None:
+            census.done.set()
+        proxy.close()
+    run.refresh_from_db()
+    on_disk = {line["step"]: line["loss"] for line in
+               read_metrics(Path(settings.RUNS_DIR) / str(run.pk) / "out" / "metrics.jsonl")}
+    stored = dict(RunMetric.objects.filter(run=run).values_list("step", "loss"))
+    assert census.most == 1
+    assert (run.status, run.attempt, run.steps_completed) == ("completed", 2, 400)
+    assert sorted(stored) == list(range(1, 401)) and stored == on_disk
+    assert run.final_loss == on_disk[400]
