@@ -36,6 +36,14 @@ def eager_celery(request):
 
 
 @pytest.fixture
+def dataset(db):
+    """A small approved dataset version to train on (apps.runs.testing.make_dataset)."""
+    from apps.runs.testing import make_dataset
+
+    return make_dataset()
+
+
+@pytest.fixture
 def trace_body():
     return make_trace_body
 

@@ -64,7 +64,7 @@ def seed_approved_traces(count: int) -> None:
                          "prompt": body["prompt"], "final_answer": body["final_answer"], "steps": body["steps"],
                          "meta": body["meta"], "source": "bench", "category": body["meta"]["category"],
                          "tags": ["bench"], "content_hash": trace_content_hash(body), "status": "approved",
-                         "step_count": len(body["steps"]), "created_by_id": None})
+                         "step_count": len(body["steps"]), "created_by_id": None, "score_due_at": None})
         insert_new_traces(rows)
 
 

@@ -37,9 +37,9 @@ def _train(user):
               "checkpoint_every": TRAIN_STEPS, "seed": 0}
     plan, _ = training_run_plan(data={"dataset_id": "dev-reasoning-v1", "config": config, "auto_evaluate": False},
                                 user=user)
-    from unittest import mock
+    from apps.core.testing import tasks_not_sent
 
-    with mock.patch("apps.runs.services.enqueue_training_run"):
+    with tasks_not_sent():  # trained right here, in this process
         run = training_run_submit(plan=plan, user=user)
     training_run_launch(run_id=run.pk)
     return TrainingRun.objects.get(pk=run.pk)

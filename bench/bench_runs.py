@@ -76,15 +76,14 @@ def _setup():
 
 
 def _submit(user, dataset, steps: int, enqueue: bool = True):
-    from unittest import mock
-
+    from apps.core.testing import tasks_not_sent
     from apps.runs.services import training_run_plan, training_run_submit
 
     plan, _ = training_run_plan(data={"dataset_id": dataset.pk, "config": {**TINY, "max_steps": steps},
                                       "auto_evaluate": False}, user=user)
     if enqueue:
         return training_run_submit(plan=plan, user=user)
-    with mock.patch("apps.runs.services.enqueue_training_run"):
+    with tasks_not_sent():  # stored only: the relay is measured in this process
         return training_run_submit(plan=plan, user=user)
 
 
@@ -124,10 +123,14 @@ def _start_uvicorn(db_name: str, port: int) -> subprocess.Popen:
 
 def metrics_ingest(user, dataset) -> dict:
     """The launcher's own relay path (Relay.metric + flush in its FLUSH_ROWS batches)."""
+    from apps.core.jobs import JobContext, job_claim
     from apps.runs.launcher import FLUSH_ROWS, Relay
+    from apps.runs.models import TrainingRun
 
     run = _submit(user, dataset, METRIC_ROWS, enqueue=False)
-    relay = Relay(run)
+    # Claimed, as a launcher's run is: every flush is fenced by the attempt (its beat thread is not started).
+    context = JobContext(job_claim(TrainingRun, run.pk), run, beat_seconds=3600)
+    relay = Relay(run, context)
     started = time.perf_counter()
     for step in range(1, METRIC_ROWS + 1):
         relay.metric({"step": step, "loss": 1.0 / step, "lr": 1e-3, "grad_norm": 0.5, "tokens_per_s": 1e4})

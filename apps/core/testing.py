@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -17,6 +18,14 @@ from rest_framework.test import APIClient
 
 from apps.core.services import api_key_create
 from tunixrt.celery import app as celery_app
+
+
+@contextlib.contextmanager
+def tasks_not_sent():
+    """Store job rows without sending any task (no broker message, no eager run); yields the mock that
+    records what would have been sent (`call.args[0]` holds the task's arguments)."""
+    with mock.patch("celery.app.task.Task.apply_async") as sent:
+        yield sent
 
 
 def key_client(user, scope="write") -> APIClient:

@@ -10,7 +10,6 @@ together) and its staging folder is removed by the retry.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from apps.core.errors import Conflict
-from apps.core.jobs import JobContext, job_run
+from apps.core.jobs import JobContext, job_dispatch, job_run
 from apps.core.models import ACTIVE_JOB_STATUSES
 from apps.datasets import storage
 from apps.datasets.models import DatasetBuild, DatasetVersion
@@ -52,7 +51,7 @@ def dataset_build_queue(*, spec: BuildSpec, user=None, actor_label: str = "") ->
         with transaction.atomic():
             build = DatasetBuild.objects.create(dataset_id=spec.dataset_id, request=request,
                                                 requested_by=requested_by, actor_label=actor_label)
-            transaction.on_commit(functools.partial(enqueue_dataset_build, build.pk))
+            job_dispatch(DatasetBuild, build.pk)
             return build
     except IntegrityError:
         active = DatasetBuild.objects.filter(dataset_id=spec.dataset_id, status__in=ACTIVE_JOB_STATUSES).first()

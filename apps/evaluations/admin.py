@@ -4,7 +4,7 @@ prompt, expected, output, extracted answer and the judge that failed), baselines
 
 from itertools import groupby
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -12,7 +12,8 @@ from django.utils.html import format_html
 from apps.core.admin_extensions import ReadOnlyAdmin, ReadOnlyInline
 from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.charts import interval_chart
-from apps.evaluations import selectors
+from apps.core.errors import DomainError
+from apps.evaluations import selectors, services
 from apps.evaluations.models import EvalSet, Evaluation, Prediction, RegressionBaseline, RegressionCheck
 
 
@@ -39,6 +40,23 @@ class EvaluationAdmin(ReadOnlyAdmin):
               "judges", "generation", "item_count", "progress_done", "score", "interval", "error_code", "error",
               "queued_at", "started_at", "finished_at", "attempt", "worker"]
     readonly_fields = fields
+    actions = ["cancel_evaluations"]
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("evaluations.cancel_evaluation")
+
+    @admin.action(description="Cancel selected evaluations", permissions=["cancel"])
+    def cancel_evaluations(self, request, queryset):
+        cancelled = skipped = 0
+        for evaluation in queryset:
+            try:
+                services.evaluation_cancel(evaluation=evaluation)
+                cancelled += 1
+            except DomainError:
+                skipped += 1
+        self.message_user(request, f"Cancel requested for {cancelled} evaluation(s); {skipped} had already "
+                                   "finished. Running ones stop after their current batch and keep their predictions.",
+                          level=messages.INFO)
 
     def get_urls(self):
         return [path("leaderboard/", self.admin_site.admin_view(self.leaderboard_view),

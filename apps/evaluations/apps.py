@@ -11,14 +11,10 @@ class EvaluationsConfig(AppConfig):
         from apps.datasets.signals import eval_set_published
         from apps.evaluations import receivers
         from apps.evaluations.models import Evaluation
-        from apps.evaluations.services import enqueue_evaluation
+        from apps.evaluations.services import enqueue_evaluation, evaluation_announce_finished
         from apps.runs.signals import training_run_finished
 
-        register_job_kind(JobKind(name="evaluation", model=Evaluation, enqueue=enqueue_evaluation))
-        from apps.evaluations.signals import evaluation_finished
-        from apps.runs import sweeps
-
-        sweeps.eval_set_exists = receivers.eval_set_exists
-        evaluation_finished.connect(receivers.report_sweep_trial, dispatch_uid="evaluations-sweep-trials")
+        register_job_kind(JobKind(name="evaluation", model=Evaluation, enqueue=enqueue_evaluation,
+                                  finished=evaluation_announce_finished))
         training_run_finished.connect(receivers.queue_auto_evaluation, dispatch_uid="evaluations-auto")
         eval_set_published.connect(receivers.load_published_eval_set, dispatch_uid="evaluations-load-set")

@@ -1,17 +1,17 @@
-"""The worker side of an evaluation: a thin launcher on the one job mechanism.
+"""The worker side of an evaluation: a thin launcher on the one job mechanism and the one follow loop.
 
 `evaluation_launch` claims the evaluation, writes the items that have no prediction yet, and runs
 `python -m training evaluate --events` in a fresh process on the run's checkpoint. Each streamed
-prediction is scored by the judges that run here (llm_judge) and stored in batches, one row per item
-(unique): a retry after a crash generates only the items still missing. When the child exits, the
-metrics are computed from the stored predictions and the evaluation ends in one final state.
+prediction is scored by the judges that run here (llm_judge) and stored in batches fenced by the attempt,
+one row per item (unique): a retry after a crash, or after a cancel, generates only the items still
+missing. When the child exits, the metrics are computed from the stored predictions and the evaluation
+ends in one final state. A cancel stops the child after its current batch; what it stored is kept.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,28 +19,26 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count
 
-from apps.core.child import CancelEscalation, ChildProcess
-from apps.core.errors import Invalid
-from apps.core.jobs import JobCancelled, JobContext, JobLost, job_run
+from apps.core.child import ChildProcess, Sink, follow
+from apps.core.jobs import JobCancelled, JobContext, job_run
 from apps.core.notify import notify
 from apps.evaluations import judges
 from apps.evaluations.models import EvalItem, Evaluation, Prediction
 from apps.evaluations.selectors import evaluation_metrics
-from apps.evaluations.signals import evaluation_finished
-from apps.runs.launcher import parse_event
+from apps.runs.launcher import cancel_grace_seconds
 from apps.runs.storage import RunPaths
+from training import protocol
 
 FLUSH_SECONDS = 1.0
-CANCEL_POLL_SECONDS = 1.0
-EXIT_INPUT_ERROR = 2
 
 
 def evaluation_launch(*, evaluation_id) -> str | None:
-    status = job_run(Evaluation, evaluation_id, _evaluate)
-    if status is not None:
-        notify(f"evaluation:{evaluation_id}")
-        evaluation_finished.send(sender=Evaluation, evaluation_id=evaluation_id, status=status)
-    return status
+    """Run one evaluation job (called by the Celery task); its end is announced by the job kind."""
+    return job_run(Evaluation, evaluation_id, _evaluate)
+
+
+def evaluation_topic(evaluation_id) -> str:
+    return f"evaluation:{evaluation_id}"
 
 
 def evaluation_items(evaluation: Evaluation) -> list[EvalItem]:
@@ -61,61 +59,38 @@ def _evaluate(evaluation: Evaluation, context: JobContext) -> dict:
     remaining = [item for item in items if item.pk not in done]
     context.progress(len(done), len(items))
     if remaining:
-        _generate(evaluation, remaining, len(done), len(items), context)
+        _generate(evaluation, remaining, len(items), context)
     metrics = evaluation_metrics(evaluation)
     interval = metrics.get("answer_accuracy_ci") or [None, None]
     return {"metrics": metrics, "primary_score": metrics["answer_accuracy"], "ci_low": interval[0],
             "ci_high": interval[1], "item_count": len(items)}
 
 
-def _generate(evaluation: Evaluation, remaining: list[EvalItem], done: int, total: int,
-              context: JobContext) -> None:
+def _generate(evaluation: Evaluation, remaining: list[EvalItem], total: int, context: JobContext) -> None:
     folder = Path(settings.DATA_DIR) / "evaluations" / str(evaluation.pk)
     folder.mkdir(parents=True, exist_ok=True)
     items_file = folder / f"attempt-{context.claim.attempt}.items.jsonl"
+    cancel_file = folder / "CANCEL"
+    cancel_file.unlink(missing_ok=True)
     items_file.write_text("".join(json.dumps(item.as_item()) + "\n" for item in remaining), encoding="utf-8")
-    child = ChildProcess(_command(evaluation, items_file), cwd=settings.BASE_DIR)
-    store = PredictionStore(evaluation, remaining, evaluation.judges)
-    cancel = CancelEscalation(child, None, lambda text: None)
-    error, stderr, checked = None, [], 0.0
-    for line in child.lines():
-        if line is not None:
-            name, text = line
-            event = parse_event(text) if name == "stdout" else None
-            if event and event.get("event") == "prediction":
-                store.add(event)
-            elif event and event.get("event") == "error":
-                error = event
-            elif name == "stderr":
-                stderr = [*stderr[-40:], text]
-        if store.due():
-            done += store.flush()
-            context.progress(done, total)
-        if context.lost:
-            child.signal(signal.SIGKILL)
-            raise JobLost(f"evaluation {evaluation.pk}: claim lost")
-        if cancel.started is None and time.monotonic() - checked >= CANCEL_POLL_SECONDS:
-            checked = time.monotonic()
-            if Evaluation.objects.filter(pk=evaluation.pk, cancel_requested=True).exists():
-                cancel.start("cancel requested")
-        cancel.tick()
-    returncode = child.wait()
-    done += store.flush()
-    context.progress(done, total)
-    items_file.unlink(missing_ok=True)
-    if cancel.started is not None:
-        raise JobCancelled(f"Cancelled on request after {done} of {total} items.")
-    if returncode == EXIT_INPUT_ERROR and error:
-        raise Invalid({"model": [error.get("message", "input error")]}, code="evaluation_input_error")
-    if returncode != 0:
-        raise RuntimeError(f"evaluate exited with code {returncode}:\n" + "\n".join(stderr[-20:]))
+    store = PredictionStore(evaluation, remaining, evaluation.judges, context, done=total - len(remaining))
+    child = ChildProcess(_command(evaluation, items_file, cancel_file), cwd=settings.BASE_DIR)
+    try:
+        outcome = follow(child, context, store, cancel_file=cancel_file,
+                         grace_seconds=cancel_grace_seconds(evaluation.run.backend))
+    finally:
+        items_file.unlink(missing_ok=True)
+    context.progress(store.done, total)
+    if outcome.cancelled:
+        raise JobCancelled(f"Cancelled on request after {store.done} of {total} items; they are kept.")
+    outcome.raise_unless_completed("the evaluator", input_error_code="evaluation_input_error")
 
 
-def _command(evaluation: Evaluation, items_file: Path) -> list[str]:
+def _command(evaluation: Evaluation, items_file: Path, cancel_file: Path) -> list[str]:
     generation = evaluation.generation or {}
     command = [sys.executable, "-m", "training", "evaluate", "--out", str(model_folder(evaluation)),
                "--eval", str(items_file), "--events", "--batch-size", str(generation.get("batch_size") or 16),
-               "--parent-pid", str(os.getpid())]
+               "--cancel-file", str(cancel_file), "--parent-pid", str(os.getpid())]
     if generation.get("max_new_tokens"):
         command += ["--max-new-tokens", str(generation["max_new_tokens"])]
     if evaluation.checkpoint_step:
@@ -123,17 +98,22 @@ def _command(evaluation: Evaluation, items_file: Path) -> list[str]:
     return command
 
 
-class PredictionStore:
-    """Turns `prediction` events into rows and writes them in batches (duplicates ignored: the row
-    is unique per evaluation and item)."""
+class PredictionStore(Sink):
+    """Turns `prediction` events into rows and writes them in batches fenced by the attempt (duplicates
+    ignored: the row is unique per evaluation and item); progress goes to the job context."""
 
-    def __init__(self, evaluation: Evaluation, items: list[EvalItem], judge_set: list[dict]):
-        self.evaluation = evaluation
+    def __init__(self, evaluation: Evaluation, items: list[EvalItem], judge_set: list[dict], context: JobContext,
+                 *, done: int = 0):
+        self.evaluation, self.context, self.done = evaluation, context, done
         self.items = {item.item_id: item for item in items}
         self.use_reasoning = any(j["name"] == "reasoning_checks" for j in judge_set)
         self.use_llm = any(j["name"] == "llm_judge" for j in judge_set)
         self.pending: list[Prediction] = []
         self.flushed_at = time.monotonic()
+
+    def event(self, event: dict) -> None:
+        if event["event"] == protocol.PREDICTION:
+            self.add(event)
 
     def add(self, event: dict) -> None:
         item = self.items.get(event.get("id"))
@@ -152,16 +132,15 @@ class PredictionStore:
     def due(self) -> bool:
         return bool(self.pending) and time.monotonic() - self.flushed_at >= FLUSH_SECONDS
 
-    def flush(self) -> int:
-        """Store what is pending; returns how many new rows were written."""
-        count = len(self.pending)
+    def flush(self) -> None:
+        """Store what is pending, only while this attempt owns the evaluation."""
         if self.pending:
-            before = _stored(self.evaluation)
-            Prediction.objects.bulk_create(self.pending, batch_size=500, ignore_conflicts=True)
-            count = _stored(self.evaluation) - before
-            notify(f"evaluation:{self.evaluation.pk}")
+            with self.context.claim.fenced():
+                Prediction.objects.bulk_create(self.pending, batch_size=500, ignore_conflicts=True)
+                self.done = _stored(self.evaluation)
+            notify(evaluation_topic(self.evaluation.pk))
+            self.context.progress(self.done)
         self.pending, self.flushed_at = [], time.monotonic()
-        return count
 
 
 def _stored(evaluation: Evaluation) -> int:

@@ -87,6 +87,7 @@ class Evaluation(Job):
             models.Index(fields=["eval_set_hash", "judge_key", "section", "-primary_score"], name="eval_leaderboard"),
             models.Index(fields=["run", "-queued_at"], name="eval_run_created"),
         ]
+        permissions = [("cancel_evaluation", "Can cancel evaluations")]
 
     def __str__(self):
         return f"{self.eval_set_id} on {self.run_id} [{self.status}]"

@@ -8,7 +8,6 @@ stored `queued` and its task is sent after the commit.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -17,11 +16,14 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import Conflict, Invalid
+from apps.core.jobs import job_cancel, job_dispatch
 from apps.core.lookups import as_uuid
 from apps.core.models import JobStatus
+from apps.core.notify import notify
 from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
 from apps.evaluations.selectors import metric_value, paired_item_values
+from apps.evaluations.signals import evaluation_finished
 from apps.runs.models import RunArtifact, TrainingRun
 from training.run_files import file_sha256
 from training.stats import paired_bootstrap_ci
@@ -97,7 +99,7 @@ def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False)
             item_count=count, progress_total=count, auto=auto,
             created_by=user if user is not None and user.is_authenticated else None,
         )
-        transaction.on_commit(functools.partial(enqueue_evaluation, evaluation.pk))
+        job_dispatch(Evaluation, evaluation.pk)
     return evaluation
 
 
@@ -149,28 +151,51 @@ def enqueue_evaluation(evaluation_id) -> None:
     evaluation_task.delay(str(evaluation_id))
 
 
+def evaluation_announce_finished(evaluation_id, status: str) -> None:
+    """An evaluation's job ended: wake its followers and tell the apps above (registry metrics, sweeps)."""
+    from apps.evaluations.launcher import evaluation_topic
+
+    notify(evaluation_topic(evaluation_id))
+    evaluation_finished.send(sender=Evaluation, evaluation_id=evaluation_id, status=status)
+
+
+def evaluation_cancel(*, evaluation: Evaluation) -> Evaluation:
+    """Stop an evaluation: a queued one is cancelled at once; a running one stops after its current batch
+    (the cancel file, then SIGTERM, then SIGKILL) and keeps the predictions it stored."""
+    if job_cancel(Evaluation, evaluation.pk) is None:
+        evaluation.refresh_from_db()
+        raise Conflict(f"The evaluation is already {evaluation.status}; only queued or running evaluations can be "
+                       "cancelled.", code="evaluation_finished", extra={"status": evaluation.status})
+    evaluation.refresh_from_db()
+    return evaluation
+
+
 def evaluation_queue_for_completed_run(*, run_id, status: str) -> Evaluation | None:
-    """The runs app's `training_run_finished` signal: evaluate a completed run's final checkpoint on
-    its auto_eval_set (or AUTO_EVAL_SET) unless the run opted out; a missing eval set is logged (and
-    fails the run's sweep trial, if it is one), not an error."""
-    if status != JobStatus.COMPLETED or not (settings.AUTO_EVAL_SET or TrainingRun.objects.filter(
-            pk=run_id).exclude(auto_eval_set="").exists()):
+    """The runs app's `training_run_finished` signal: evaluate a completed run's final checkpoint on its
+    auto_eval_set (or AUTO_EVAL_SET) unless the run opted out; a missing eval set is logged, not an error
+    (a sweep settles its trial from the rows and reports why)."""
+    if status != JobStatus.COMPLETED:
         return None
     run = TrainingRun.objects.filter(pk=run_id, auto_evaluate=True).first()
-    if run is None or run.evaluations.filter(auto=True).exists():
-        return None  # opted out, or already queued by an earlier delivery
+    if run is None or not (run.auto_eval_set or settings.AUTO_EVAL_SET):
+        return None
+    try:
+        return evaluation_auto_request(run=run)
+    except (Invalid, Conflict) as exc:
+        logger.warning("auto-evaluation of run %s skipped: %s", run_id, exc.message)
+        return None
+
+
+def evaluation_auto_request(*, run: TrainingRun) -> Evaluation:
+    """The automatic evaluation of a completed run (queued once: a second call returns the first)."""
+    existing = run.evaluations.filter(auto=True).first()
+    if existing is not None:
+        return existing
     request = {"eval_set": run.auto_eval_set or settings.AUTO_EVAL_SET}
     limit = run.auto_eval_limit or settings.AUTO_EVAL_LIMIT
     if limit:
         request["limit"] = limit
-    try:
-        return evaluation_request(run=run, data=request, user=run.created_by, auto=True)
-    except (Invalid, Conflict) as exc:
-        logger.warning("auto-evaluation of run %s skipped: %s", run_id, exc.message)
-        from apps.runs.sweeps import sweep_trial_report
-
-        sweep_trial_report(run_id=run_id, failure=f"auto-evaluation skipped: {exc.message}")
-        return None
+    return evaluation_request(run=run, data=request, user=run.created_by, auto=True)
 
 
 # --- regression ----------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
-from celery import shared_task
-
+from apps.core.tasks import job_task
 from apps.evaluations.launcher import evaluation_launch
 
 
-@shared_task(name="apps.evaluations.tasks.evaluation_task")
+@job_task("apps.evaluations.tasks.evaluation_task")
 def evaluation_task(evaluation_id: str) -> str | None:
     return evaluation_launch(evaluation_id=evaluation_id)

@@ -1,24 +1,24 @@
-"""The worker side of a training run: a thin launcher on the one job mechanism.
+"""The worker side of a training run: a thin launcher on the one job mechanism and the one follow loop.
 
 `training_run_launch` claims the run (a second delivery returns at once), exports the dataset split
 into the run folder, and starts `python -m training train` in a fresh process (JAX never runs in the
-forked worker). It relays the trainer's JSON events into log lines and metrics in batches, follows
-`cancel_requested` (the cancel file first, then SIGTERM, then SIGKILL, each after a grace period),
-and when the trainer exits records its files as artifacts and ends the row in exactly one state.
+forked worker). `apps.core.child.follow` relays the trainer's events to the `Relay` below, which writes
+log lines and metrics in batches fenced by the attempt, and cancels the trainer when asked (the cancel
+file, then SIGTERM, then SIGKILL, after the backend's grace). When the trainer exits the launcher
+records its files as artifacts, catches up any metric the database missed from the run folder's
+`metrics.jsonl`, and ends the row in exactly one state.
 
 A retried run finds its folder and checkpoints from the lost attempt: the export is the same bytes,
-the trainer resumes from its latest checkpoint, and replayed steps overwrite their metric rows.
+the trainer resumes from its latest checkpoint, and replayed steps overwrite their metric rows. The
+trainer holds a lock on the folder, so a lost attempt's trainer that still runs cannot write beside it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -26,47 +26,47 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from apps.core.child import CancelEscalation, ChildProcess
+from apps.core.child import ChildProcess, Outcome, Sink, follow
 from apps.core.errors import Invalid
-from apps.core.jobs import JobCancelled, JobContext, JobLost, job_run
+from apps.core.jobs import JobCancelled, JobContext, job_run
 from apps.core.notify import notify
+from apps.core.paths import folder_problem, resolve_inside
 from apps.datasets.selectors import dataset_export_chunks
 from apps.runs import storage
-from apps.runs.models import RunLogLine, RunMetric, TrainingRun
-from apps.runs.signals import training_run_finished
+from apps.runs.models import METRIC_FIELDS, RunLogLine, RunMetric, TrainingRun
+from apps.runs.services import run_topic
+from training import protocol
+from training.run_files import METRICS_FILE, read_metrics
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 2000
-CANCEL_POLL_SECONDS = 1.0
-METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
-EXIT_INPUT_ERROR = 2
+MODELS_FOLDER = "the server's models folder"
 
 
 def training_run_launch(*, run_id) -> str | None:
-    """Run one training job (called by the Celery task); returns its final status."""
-    status = job_run(TrainingRun, run_id, _train)
-    if status is not None:
-        notify(run_topic(run_id))
-        training_run_finished.send(sender=TrainingRun, run_id=run_id, status=status)
-    return status
+    """Run one training job (called by the Celery task); returns its final status. The end is announced
+    by the job kind (apps.runs.apps), only when it was really recorded."""
+    return job_run(TrainingRun, run_id, _train)
 
 
-def run_topic(run_id) -> str:
-    return f"run:{run_id}"
+def cancel_grace_seconds(backend: str) -> int:
+    return settings.TUNIX_CANCEL_GRACE_SECONDS if backend == "tunix" else settings.RUN_CANCEL_GRACE_SECONDS
 
 
 def _train(run: TrainingRun, context: JobContext) -> dict:
     paths = storage.RunPaths.of(run)
-    relay = Relay(run)
+    relay = Relay(run, context)
     relay.note(f"attempt {context.claim.attempt} of {run.max_attempts} claimed by {run.worker}")
+    context.retry_while_owned(relay.flush)
     _export_inputs(run, paths, relay)
     child = _start_trainer(run, paths)
     relay.note(f"trainer started (pid {child.pid}): {run.backend} {run.model}, {run.max_steps} steps")
-    outcome = Follow(child, relay, context, paths).until_exit()
-    storage.record_artifacts(run, paths)
-    return _ending(run, paths, relay, outcome)
+    outcome = follow(child, context, relay, cancel_file=paths.cancel_file,
+                     grace_seconds=cancel_grace_seconds(run.backend))
+    context.retry_while_owned(lambda: relay.record_files(paths))
+    return _ending(run, paths, relay, outcome, context)
 
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -83,7 +83,11 @@ def _export_inputs(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> N
         _write_export(run, "val", paths.eval_data)
     config = dict(run.config)
     if config.get("model_dir"):
-        config["model_dir"] = str(Path(settings.MODELS_DIR).resolve() / config["model_dir"])
+        # Checked at request time too; the folder may have gone since. The message names the user's folder.
+        problem = folder_problem(settings.MODELS_DIR, config["model_dir"], what=MODELS_FOLDER)
+        if problem:
+            raise Invalid({"config.model_dir": [problem]}, code="trainer_input_error")
+        config["model_dir"] = str(resolve_inside(settings.MODELS_DIR, config["model_dir"]))
     paths.config.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
     relay.note(f"exported {run.dataset_version_id} split {run.split} ({run.dataset_content_hash[:12]}…)")
 
@@ -108,12 +112,13 @@ def _start_trainer(run: TrainingRun, paths: storage.RunPaths) -> ChildProcess:
 
 # --- relay ---------------------------------------------------------------------------------------
 
-class Relay:
-    """Buffers the trainer's output and writes it in batches: log lines by sequence number (unique
-    per run), metrics by step (upserted, so a resumed attempt's replayed steps replace their rows)."""
+class Relay(Sink):
+    """Buffers the trainer's output and writes it in batches fenced by the attempt: log lines by sequence
+    number (unique per run), metrics by step (upserted, so a resumed attempt's replayed steps replace their
+    rows). Progress goes to the job context, whose thread is its one writer."""
 
-    def __init__(self, run: TrainingRun):
-        self.run = run
+    def __init__(self, run: TrainingRun, context: JobContext):
+        self.run, self.context = run, context
         self.next_seq = (RunLogLine.objects.filter(run=run).aggregate(last=Max("seq"))["last"] or 0) + 1
         self.lines: list[RunLogLine] = []
         self.metrics: dict[int, RunMetric] = {}
@@ -121,143 +126,106 @@ class Relay:
         self.first_step_seen = False
         self.flushed_at = time.monotonic()
 
-    def note(self, text: str) -> None:
-        self.line("launcher", text)
-
     def line(self, stream: str, text: str) -> None:
+        stream = "trainer" if stream == "stdout" else stream
         self.lines.append(RunLogLine(run=self.run, seq=self.next_seq, stream=stream, text=text[:10_000],
                                      at=timezone.now()))
         self.next_seq += 1
 
+    def event(self, event: dict) -> None:
+        if event["event"] == protocol.STEP:
+            self.metric(event)
+        elif event["event"] == protocol.LOG:
+            self.line("trainer", str(event.get("message", "")))
+        else:
+            self.line("trainer", str(event))
+
     def metric(self, event: dict) -> None:
         step = int(event["step"])
-        values = {name: _number(event.get(name)) for name in METRIC_FIELDS}
-        self.metrics[step] = RunMetric(run=self.run, step=step, at=timezone.now(), **values)
+        self.metrics[step] = metric_row(self.run, event)
         self.last_step = step
+        self.context.progress(step, self.run.max_steps)
 
     def due(self) -> bool:
         return (time.monotonic() - self.flushed_at >= FLUSH_SECONDS
                 or len(self.lines) + len(self.metrics) >= FLUSH_ROWS)
 
     def flush(self) -> None:
-        if self.lines:
+        if not self.lines and not self.metrics:
+            self.flushed_at = time.monotonic()
+            return
+        with self.context.claim.fenced():
             RunLogLine.objects.bulk_create(self.lines, batch_size=1000, ignore_conflicts=True)
-        if self.metrics:
-            RunMetric.objects.bulk_create(list(self.metrics.values()), batch_size=1000, update_conflicts=True,
-                                          unique_fields=["run", "step"], update_fields=[*METRIC_FIELDS, "at"])
-        if self.lines or self.metrics:
-            self._progress()
-            notify(run_topic(self.run.pk))
+            upsert_metrics(list(self.metrics.values()))
+            self._steps()
+        notify(run_topic(self.run.pk))
         self.lines, self.metrics, self.flushed_at = [], {}, time.monotonic()
 
-    def _progress(self) -> None:
+    def _steps(self) -> None:
         if self.last_step is None:
             return
-        fields = {"steps_completed": self.last_step, "progress_done": self.last_step,
-                  "progress_total": self.run.max_steps}
+        fields = {"steps_completed": self.last_step}
         if not self.first_step_seen:
             self.first_step_seen = True
-            TrainingRun.objects.filter(pk=self.run.pk, first_step_at__isnull=True).update(first_step_at=timezone.now())
-        TrainingRun.objects.filter(pk=self.run.pk).update(**fields)
+            fields["first_step_at"] = timezone.now()
+        self.context.claim.update(**fields)
+
+    def record_files(self, paths: storage.RunPaths) -> None:
+        """The output folder's files as artifacts, and every step of its metrics.jsonl as a metric row:
+        steps an earlier attempt wrote to disk but never relayed (its worker died, or the database was
+        away) are in the database too when the run ends."""
+        self.flush()
+        with self.context.claim.fenced():
+            storage.record_artifacts(self.run, paths)
+            catch_up_metrics(self.run, paths.out / METRICS_FILE)
+
+
+def metric_row(run: TrainingRun, values: dict) -> RunMetric:
+    return RunMetric(run=run, step=int(values["step"]), at=timezone.now(),
+                     **{name: _number(values.get(name)) for name in METRIC_FIELDS})
+
+
+def upsert_metrics(rows: list[RunMetric]) -> None:
+    RunMetric.objects.bulk_create(rows, batch_size=1000, update_conflicts=True, unique_fields=["run", "step"],
+                                  update_fields=[*METRIC_FIELDS, "at"])
+
+
+def catch_up_metrics(run: TrainingRun, metrics_file: Path) -> int:
+    """Insert the steps of `metrics_file` that have no row yet; returns how many."""
+    if not metrics_file.exists():
+        return 0
+    stored = set(RunMetric.objects.filter(run=run).values_list("step", flat=True))
+    missing = [metric_row(run, line) for line in read_metrics(metrics_file)
+               if isinstance(line.get("step"), int) and line["step"] not in stored]
+    RunMetric.objects.bulk_create(missing, batch_size=1000, ignore_conflicts=True)
+    return len(missing)
 
 
 def _number(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-@dataclass
-class Outcome:
-    returncode: int
-    done: dict | None = None
-    error: dict | None = None
-    stderr_tail: list[str] = field(default_factory=list)
-    cancel_stage: str | None = None  # file | sigterm | sigkill, when a cancel was requested
-
-
-class Follow:
-    """Relays the trainer's stdout (JSON events) and stderr, and watches for cancellation and a lost
-    claim (the job context's thread beats the heartbeat)."""
-
-    def __init__(self, child: ChildProcess, relay: Relay, context: JobContext, paths: storage.RunPaths):
-        self.child, self.relay, self.context = child, relay, context
-        self.cancel = CancelEscalation(child, paths.cancel_file, relay.note)
-        self.outcome = Outcome(returncode=0)
-        self.cancel_checked = 0.0
-
-    def until_exit(self) -> Outcome:
-        for line in self.child.lines():
-            if line is not None:
-                self._take(*line)
-            if self.relay.due():
-                self.relay.flush()
-            self._watch()
-        self.outcome.returncode = self.child.wait()
-        self.outcome.cancel_stage = self.cancel.stage
-        self.relay.flush()
-        return self.outcome
-
-    def _take(self, name: str, text: str) -> None:
-        if name == "stderr":
-            self.outcome.stderr_tail = [*self.outcome.stderr_tail[-40:], text]
-            self.relay.line("stderr", text)
-            return
-        event = parse_event(text)
-        kind = event.get("event") if event else None
-        if kind == "step":
-            self.relay.metric(event)
-        elif kind == "log":
-            self.relay.line("trainer", str(event.get("message", "")))
-        elif kind == "done":
-            self.outcome.done = event
-        elif kind == "error":
-            self.outcome.error = event
-            self.relay.line("trainer", f"error: {event.get('message', '')}")
-        else:
-            self.relay.line("trainer", text)
-
-    def _watch(self) -> None:
-        if self.context.lost:
-            self.child.signal(signal.SIGKILL)
-            self.relay.flush()
-            raise JobLost(f"run {self.relay.run.pk}: claim lost while training")
-        now = time.monotonic()
-        if self.cancel.started is None and now - self.cancel_checked >= CANCEL_POLL_SECONDS:
-            self.cancel_checked = now
-            if TrainingRun.objects.filter(pk=self.relay.run.pk, cancel_requested=True).exists():
-                self.cancel.start("cancel requested")
-        self.cancel.tick()
-
-
-def parse_event(text: str) -> dict | None:
-    """A JSON event line of the training CLI, or None for anything else."""
-    try:
-        event = json.loads(text)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
-
-
 # --- the end -------------------------------------------------------------------------------------
 
-def _ending(run: TrainingRun, paths: storage.RunPaths, relay: Relay, outcome: Outcome) -> dict:
-    done = outcome.done or {}
-    if done.get("status") == "completed" and outcome.returncode == 0:
+def _ending(run: TrainingRun, paths: storage.RunPaths, relay: Relay, outcome: Outcome, context: JobContext) -> dict:
+    if outcome.completed:
         fields = _final_fields(paths)
+        context.progress(fields.get("steps_completed", 0), run.max_steps)
         relay.note(f"completed {fields.get('steps_completed')} steps, final loss {fields.get('final_loss')}")
-        relay.flush()
+        context.retry_while_owned(relay.flush)
         return fields
-    if done.get("status") == "cancelled" or outcome.cancel_stage is not None:
-        relay.note(f"cancelled ({done.get('cancel_reason') or outcome.cancel_stage}); "
-                   f"last checkpoint kept in {paths.out / 'checkpoints'}")
-        relay.flush()
-        TrainingRun.objects.filter(pk=run.pk).update(**_final_fields(paths))
+    if outcome.cancelled:
+        relay.note(f"cancelled ({(outcome.done or {}).get('cancel_reason') or outcome.cancel_stage}); "
+                   "the last checkpoint is kept")
+        context.retry_while_owned(relay.flush)
+        fields = _final_fields(paths)
+        if fields:
+            context.progress(fields["steps_completed"], run.max_steps)
+            context.retry_while_owned(lambda: context.claim.update(**fields))
         raise JobCancelled("Cancelled on request; the last checkpoint is kept.")
-    relay.flush()
-    if outcome.returncode == EXIT_INPUT_ERROR and outcome.error:
-        raise Invalid(outcome.error.get("errors") or {"trainer": [outcome.error.get("message", "input error")]},
-                      code="trainer_input_error")
-    tail = "\n".join(outcome.stderr_tail[-20:])
-    raise RuntimeError(f"trainer exited with code {outcome.returncode}:\n{tail}")
+    context.retry_while_owned(relay.flush)
+    outcome.raise_unless_completed("the trainer", input_error_code="trainer_input_error")
+    return {}
 
 
 def _final_fields(paths: storage.RunPaths) -> dict:

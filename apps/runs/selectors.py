@@ -7,10 +7,10 @@ from django.db.models import QuerySet
 from apps.core.errors import NotFound
 from apps.core.lookups import get_by_uuid
 from apps.core.visibility import visible_to
-from apps.runs.models import RunArtifact, RunLogLine, RunMetric, SweepJob, TrainingRun
+from apps.runs.models import METRIC_FIELDS, RunArtifact, RunLogLine, RunMetric, TrainingRun
 
 VIEW_ALL_PERMISSION = "runs.view_trainingrun"
-METRIC_COLUMNS = ("step", "loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
+METRIC_COLUMNS = ("step", *METRIC_FIELDS)
 
 
 def runs_visible_to(user) -> QuerySet[TrainingRun]:
@@ -74,14 +74,3 @@ def run_artifact(run: TrainingRun, name: str) -> RunArtifact:
     if artifact is None:
         raise NotFound(f"Run {run.pk} has no artifact {name!r}.")
     return artifact
-
-
-SWEEP_VIEW_PERMISSION = "runs.view_sweepjob"
-
-
-def sweeps_visible_to(user) -> QuerySet[SweepJob]:
-    return visible_to(user, SweepJob.objects.all(), view_all_permission=SWEEP_VIEW_PERMISSION)
-
-
-def sweep_get(*, user, sweep_id) -> SweepJob:
-    return get_by_uuid(sweeps_visible_to(user).select_related("best_trial__run"), sweep_id, what="sweep")

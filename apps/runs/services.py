@@ -9,19 +9,20 @@ the commit.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
 from apps.core.errors import Conflict, Invalid, NotFound
-from apps.core.jobs import job_cancel
+from apps.core.jobs import job_cancel, job_dispatch
+from apps.core.notify import notify
+from apps.core.paths import folder_problem
 from apps.datasets.models import DatasetVersion, Split
 from apps.datasets.selectors import dataset_get
 from apps.runs.models import TrainingRun
+from apps.runs.signals import training_run_finished
 from training.config import ConfigError, TrainConfig
 
 REQUEST_KEYS = ("dataset_id", "config", "dry_run", "split", "max_attempts", "auto_evaluate")
@@ -86,7 +87,7 @@ def training_run_plan(*, data, user) -> tuple[RunPlan, bool]:
     max_attempts = data.get("max_attempts", 3)
     if type(max_attempts) is not int or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         errors["max_attempts"] = [f"Must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}."]
-    config = _config(data.get("config"), errors)
+    config = train_config_from_request(data.get("config"), errors)
     if errors:
         raise Invalid(errors)
     try:
@@ -100,55 +101,67 @@ def training_run_plan(*, data, user) -> tuple[RunPlan, bool]:
     return plan, dry_run
 
 
-def _config(raw, errors: dict) -> TrainConfig | None:
+def train_config_from_request(raw, errors: dict, *, field: str = "config") -> TrainConfig | None:
+    """The TrainConfig a request names under `field`, or None with every problem added to `errors`
+    (`field.key` paths); a Gemma `model_dir` must be a folder inside TUNIXRT_MODELS_DIR. Direct runs,
+    sweeps and imports all validate their configs here."""
     if raw is None:
-        errors["config"] = ["Give a TrainConfig object (backend, model, max_steps, …)."]
+        errors[field] = ["Give a TrainConfig object (backend, model, max_steps, …)."]
         return None
     try:
         config = TrainConfig.from_dict(raw)
     except ConfigError as exc:
-        errors.update({f"config.{key}": messages for key, messages in exc.errors.items()})
+        errors.update({f"{field}.{key}": messages for key, messages in exc.errors.items()})
         return None
     if config.model_dir is not None:
-        problem = _model_dir_problem(config.model_dir)
+        problem = model_dir_problem(config.model_dir)
         if problem:
-            errors["config.model_dir"] = [problem]
+            errors[f"{field}.model_dir"] = [problem]
             return None
     return config
 
 
-def _model_dir_problem(model_dir: str) -> str | None:
-    """A client may name a model folder only inside TUNIXRT_MODELS_DIR (relative to it)."""
-    root = Path(settings.MODELS_DIR).resolve()
-    candidate = Path(model_dir)
-    if candidate.is_absolute() or ".." in candidate.parts:
-        return f"Must be a folder name inside the server's models folder ({root}), not a path."
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        return "Must stay inside the server's models folder."
-    if not resolved.is_dir():
-        return f"No folder {model_dir!r} in the server's models folder."
-    return None
+def model_dir_problem(model_dir: str) -> str | None:
+    """A client may name a model folder only inside TUNIXRT_MODELS_DIR (relative to it); the message
+    names the folder the client gave, never where the server keeps it."""
+    return folder_problem(settings.MODELS_DIR, model_dir, what="the server's models folder")
 
 
 def training_run_submit(*, plan: RunPlan, user=None) -> TrainingRun:
     """Store the planned run `queued` and send its launcher task after the commit."""
     with transaction.atomic():
-        run = TrainingRun.objects.create(
-            dataset_version=plan.dataset, dataset_content_hash=plan.dataset.content_hash, split=plan.split,
-            config=plan.config.to_dict(), config_hash=plan.config.config_hash(), backend=plan.config.backend,
-            model=plan.config.model, seed=plan.config.seed, max_steps=plan.config.max_steps,
-            max_attempts=plan.max_attempts, auto_evaluate=plan.auto_evaluate,
-            created_by=user if user is not None and user.is_authenticated else None,
-        )
-        transaction.on_commit(functools.partial(enqueue_training_run, run.pk))
+        run = training_run_create(dataset=plan.dataset, config=plan.config, user=user, split=plan.split,
+                                  max_attempts=plan.max_attempts, auto_evaluate=plan.auto_evaluate)
+        job_dispatch(TrainingRun, run.pk)
     return run
+
+
+def training_run_create(*, dataset: DatasetVersion, config: TrainConfig, user=None, **fields) -> TrainingRun:
+    """The one place a TrainingRun row is made from a validated config (direct runs, sweep trials, imports);
+    `fields` sets the rest (split, attempts, auto-evaluation, or an imported run's outcome)."""
+    return TrainingRun.objects.create(
+        dataset_version=dataset, dataset_content_hash=dataset.content_hash, config=config.to_dict(),
+        config_hash=config.config_hash(), backend=config.backend, model=config.model, seed=config.seed,
+        max_steps=config.max_steps, created_by=user if user is not None and user.is_authenticated else None,
+        **fields)
 
 
 def enqueue_training_run(run_id) -> None:
     from apps.runs.tasks import training_run_task
 
     training_run_task.delay(str(run_id))
+
+
+def run_topic(run_id) -> str:
+    """The notification topic live followers of a run wait on."""
+    return f"run:{run_id}"
+
+
+def training_run_announce_finished(run_id, status: str) -> None:
+    """A run's job ended (recorded by its attempt, a cancel while queued, or the reaper): wake its
+    followers and tell the apps above (auto-evaluation, sweeps)."""
+    notify(run_topic(run_id))
+    training_run_finished.send(sender=TrainingRun, run_id=run_id, status=status)
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:

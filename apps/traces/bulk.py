@@ -14,7 +14,7 @@ from apps.traces.models import Trace
 from training.trace_schema import compact_json_bytes
 
 _COPY_COLUMNS = ("id", "created_at", "updated_at", "trace_version", "prompt", "final_answer", "steps", "meta",
-                 "source", "category", "tags", "content_hash", "status", "step_count", "created_by_id")
+                 "source", "category", "tags", "content_hash", "status", "step_count", "created_by_id", "score_due_at")
 _JSON_COLUMNS = frozenset({"steps", "meta", "tags"})
 
 

@@ -43,6 +43,9 @@ class Trace(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="traces"
     )
+    # Scoring is recorded work, not a fire-and-forget send: a trace whose structural score is not stored
+    # yet says when the reaper should send its scoring task (again); NULL once scored.
+    score_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -50,6 +53,9 @@ class Trace(models.Model):
             models.Index(fields=["status", "-created_at"], name="trace_status_created"),
             # Serves the default ordering of every list (API and admin) without a sort.
             models.Index(fields=["-created_at", "-id"], name="trace_created_id"),
+            # Only unscored traces are in it, so the reaper's look stays cheap whatever the table's size.
+            models.Index(fields=["score_due_at"], name="trace_score_due",
+                         condition=models.Q(score_due_at__isnull=False)),
         ]
         permissions = [("view_all_traces", "Can see traces created by anyone"),
                        ("review_trace", "Can approve, reject or tag traces")]

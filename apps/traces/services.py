@@ -4,11 +4,13 @@ Every curation change goes through here and leaves a CurationEvent, so the audit
 complete whatever the entry point (API, admin, management command).
 """
 
+import logging
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import Conflict, Invalid, TooLarge
@@ -19,6 +21,8 @@ from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceS
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
 from apps.traces.selectors import TRACE_READS, traces_visible_to
 from training.trace_schema import compact_json_bytes, trace_content_hash, trace_errors
+
+logger = logging.getLogger(__name__)
 
 
 def _trace_fields(clean: dict, *, user) -> dict:
@@ -42,6 +46,8 @@ def _trace_fields(clean: dict, *, user) -> dict:
         "content_hash": trace_content_hash(clean),
         "step_count": len(clean["steps"]),
         "created_by_id": user.pk if user is not None and user.is_authenticated else None,
+        # Its scoring task is sent after the commit; should that send be lost, the reaper sends it again.
+        "score_due_at": now + timedelta(seconds=settings.JOB_REQUEUE_SECONDS),
     }
 
 
@@ -50,11 +56,46 @@ def _build_trace(clean: dict, *, user) -> Trace:
 
 
 def _schedule_scoring(trace_ids: list) -> None:
-    from apps.traces.tasks import trace_scores_compute_task
-
     ids = [str(i) for i in trace_ids]
     if ids:
-        transaction.on_commit(lambda: trace_scores_compute_task.delay(ids))
+        transaction.on_commit(lambda: trace_scores_send(ids))
+
+
+def trace_scores_send(trace_ids: list[str]) -> bool:
+    """Send the scoring task for stored traces. A broker outage never fails the write that stored them:
+    they are marked due soon instead, and the reaper's backlog pass sends them again."""
+    from apps.traces.tasks import trace_scores_compute_task
+
+    try:
+        trace_scores_compute_task.delay(trace_ids)
+        return True
+    except Exception:  # noqa: BLE001 - any broker or network failure
+        logger.warning("could not send scoring for %d trace(s); the reaper will send it again", len(trace_ids),
+                       exc_info=True)
+    retry_at = timezone.now() + timedelta(seconds=settings.JOB_DISPATCH_RETRY_SECONDS)
+    try:
+        Trace.objects.filter(id__in=trace_ids, score_due_at__isnull=False).update(score_due_at=retry_at)
+    except DatabaseError:
+        logger.warning("could not mark %d trace(s) due for scoring", len(trace_ids), exc_info=True)
+    return False
+
+
+BACKLOG_BATCH = 20_000
+
+
+def trace_scores_resend_due() -> int:
+    """The reaper's backlog pass: send scoring for traces whose score is due (never sent, or sent so long
+    ago that the message must have been lost); returns how many traces it sent."""
+    now = timezone.now()
+    due = list(Trace.objects.filter(score_due_at__lt=now).order_by("score_due_at")
+               .values_list("id", flat=True)[:BACKLOG_BATCH])
+    sent = 0
+    for start in range(0, len(due), settings.TRACE_BATCH_MAX_ITEMS):
+        chunk = [str(pk) for pk in due[start:start + settings.TRACE_BATCH_MAX_ITEMS]]
+        Trace.objects.filter(id__in=chunk, score_due_at__isnull=False).update(
+            score_due_at=now + timedelta(seconds=settings.JOB_REQUEUE_SECONDS))
+        sent += len(chunk) if trace_scores_send(chunk) else 0
+    return sent
 
 
 def trace_create(*, data: dict, user=None) -> tuple[Trace, bool]:
@@ -219,7 +260,7 @@ def trace_tag(*, traces, tags: list[str], reason: str = "", actor=None) -> int:
 
 # What an edit may change; status, provenance and the id are never touched by an edit.
 EDITED_FIELDS = ("trace_version", "prompt", "final_answer", "steps", "meta", "source", "category", "tags",
-                 "content_hash", "step_count")
+                 "content_hash", "step_count", "score_due_at")
 
 
 def trace_edit(*, trace: Trace, data: dict, reason: str = "", actor=None) -> Trace:
@@ -284,6 +325,7 @@ def trace_scores_compute(*, trace_ids: list[str]) -> int:
     TraceScore.objects.bulk_create(rows, batch_size=500, update_conflicts=True,
                                    unique_fields=["trace", "scorer", "scorer_version"],
                                    update_fields=["score", "details", "created_at"])
+    Trace.objects.filter(id__in=[row.trace_id for row in rows], score_due_at__isnull=False).update(score_due_at=None)
     return len(rows)
 
 

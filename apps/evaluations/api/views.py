@@ -3,6 +3,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.models import JobStatus
 from apps.evaluations import selectors, services
 from apps.evaluations.api import serializers as s
 from apps.evaluations.models import RegressionBaseline
@@ -50,6 +51,19 @@ class EvaluationDetailView(APIView):
     def get(self, request, evaluation_id):
         evaluation = selectors.evaluation_get(user=request.user, evaluation_id=evaluation_id)
         return Response(s.EvaluationDetailSerializer(evaluation).data)
+
+
+class EvaluationCancelView(APIView):
+    write_permission = "evaluations.cancel_evaluation"
+
+    @extend_schema(request=None, responses={200: s.EvaluationSerializer, 202: s.EvaluationSerializer})
+    def post(self, request, evaluation_id):
+        """Queued evaluations are cancelled at once (200); running ones stop after their current batch and
+        keep the predictions they stored (202)."""
+        evaluation = services.evaluation_cancel(
+            evaluation=selectors.evaluation_get(user=request.user, evaluation_id=evaluation_id))
+        code = status.HTTP_200_OK if evaluation.status == JobStatus.CANCELLED else status.HTTP_202_ACCEPTED
+        return Response(s.EvaluationSerializer(evaluation).data, status=code)
 
 
 class PredictionListView(generics.ListAPIView):

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.evaluations.models import EvalItem, EvalSet
 from apps.runs.models import TrainingRun
-from apps.runs.tests.conftest import dataset, short_trace, tiny_config  # noqa: F401 - shared fixtures
+from apps.runs.testing import short_trace, tiny_config
 
 SMALL_ITEMS = [(f"What is {10 + i} + {3 + i % 5}?", str(13 + i + i % 5), ["arithmetic", "counting"][i % 2],
                 ["in_distribution", "out_of_distribution"][i // 4]) for i in range(6)]

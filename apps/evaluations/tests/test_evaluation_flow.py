@@ -4,6 +4,7 @@ a resumed evaluation that generates only what is missing, and a second delivery 
 
 import pytest
 
+from apps.core.testing import tasks_not_sent
 from apps.evaluations.launcher import evaluation_launch
 from apps.evaluations.models import Evaluation, Prediction
 from apps.evaluations.services import evaluation_request
@@ -11,9 +12,7 @@ from training.stats import bootstrap_ci
 
 
 def _queued(run, **request):
-    from unittest import mock
-
-    with mock.patch("apps.evaluations.services.enqueue_evaluation"):
+    with tasks_not_sent():
         return evaluation_request(run=run, data={"eval_set": "small-v1", **request})
 
 

@@ -2,6 +2,8 @@
 automatically on the `eval` queue, and an evaluation whose worker is SIGKILLed mid-way finishes after
 the reaper with exactly one prediction per item."""
 
+from pathlib import Path
+
 import pytest
 
 from apps.core.jobs import jobs_reap_all
@@ -77,3 +79,42 @@ def test_a_killed_evaluation_finishes_with_one_prediction_per_item(trainer, comp
     predictions = Prediction.objects.filter(evaluation=evaluation)
     assert predictions.count() == 120 == predictions.values("item").distinct().count()
     assert evaluation.metrics["count"] == 120
+
+
+def _evaluators_of(evaluation_id) -> list[int]:
+    """Pids of evaluator processes still working on this evaluation (its items file is in their command)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (entry / "stat").read_text().split(") ")[1][0]
+            except OSError:
+                continue
+            if str(evaluation_id) in command and "training evaluate" in command and state != "Z":
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_running_evaluation_is_cancelled_with_its_child_gone_and_its_predictions_kept(trainer, completed_run):
+    make_eval_set(name="many", items=MANY * 20)  # long enough (about 20 s) to be cancelled half-way
+    client = key_client(trainer)
+    with celery_worker("eval") as worker:
+        response = client.post(f"/api/tunix/runs/{completed_run.pk}/evaluate",
+                               {"eval_set": "many-v1", "batch_size": 1, "max_new_tokens": 128}, format="json")
+        evaluation_id = response.json()["id"]
+        try:
+            wait_for(lambda: _started_or_over(evaluation_id), timeout=120, interval=0.1)
+        except AssertionError:
+            pytest.fail("no progress:\n" + worker.output())
+        cancel = client.post(f"/api/evaluations/{evaluation_id}/cancel")
+        assert cancel.status_code == 202, cancel.content
+        evaluation = _final(Evaluation, evaluation_id, worker, timeout=60)
+        assert not _evaluators_of(evaluation_id)
+    assert evaluation.status == "cancelled" and evaluation.error_code == "cancelled", evaluation.error
+    kept = Prediction.objects.filter(evaluation=evaluation).count()
+    assert 0 < kept < len(MANY) * 20 and evaluation.progress_done == kept
+    again = client.post(f"/api/evaluations/{evaluation_id}/cancel")
+    assert again.status_code == 409 and again.json()["error"] == "evaluation_finished"

@@ -17,6 +17,9 @@ ENDPOINTS = [
     Endpoint("get", "/api/tunix/evaluations", actor="viewer"),
     Endpoint("get", "/api/evaluations/{evaluation}", has_object=True, actor="viewer"),
     Endpoint("get", "/api/evaluations/{evaluation}/predictions", has_object=True, actor="viewer"),
+    # Contributors may not cancel evaluations: 403 before the evaluation is looked up.
+    Endpoint("post", "/api/evaluations/{queued}/cancel", write=True, has_object=True, actor="trainer",
+             out_of_scope=False),
     Endpoint("get", "/api/regression/baselines", actor="viewer"),
     Endpoint("post", "/api/regression/baselines", write=True, actor="trainer",
              body=lambda ids: {"name": "another", "evaluation_id": str(ids["evaluation"])}),
@@ -29,13 +32,15 @@ ENDPOINTS = [
 def known(completed_run, small_set, django_capture_on_commit_callbacks):
     evaluation = scored_evaluation(completed_run, small_set, [True, False, True, False, True, False])
     baseline_create(data={"name": "gate", "evaluation_id": str(evaluation.pk)})
-    return {"run": completed_run.pk, "evaluation": evaluation.pk}
+    queued = Evaluation.objects.create(run=completed_run, eval_set=small_set, eval_set_hash=small_set.content_hash,
+                                       judges=evaluation.judges, judge_key=evaluation.judge_key)
+    return {"run": completed_run.pk, "evaluation": evaluation.pk, "queued": queued.pk}
 
 
 @pytest.fixture
 def unknown(known):
     missing = "00000000-0000-4000-8000-000000000000"
-    return {"run": missing, "evaluation": missing}
+    return {"run": missing, "evaluation": missing, "queued": missing}
 
 
 @pytest.mark.django_db

@@ -1,7 +1,6 @@
 from apps.evaluations.tests.conftest import (  # noqa: F401 - shared fixtures
     completed_run,
     data_dirs,
-    dataset,
     small_set,
     trained_out,
 )

@@ -17,7 +17,7 @@ from apps.evaluations.tests.conftest import make_eval_set
 from apps.registry.models import RegisteredModel
 from apps.registry.services import model_version_promote
 from apps.runs.models import TrainingRun
-from apps.runs.tests.conftest import short_trace
+from apps.runs.testing import short_trace
 from apps.traces.services import trace_batch_create
 
 SHOTS = settings.BASE_DIR / "var" / "test-artifacts"

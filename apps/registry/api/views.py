@@ -10,7 +10,7 @@ from apps.evaluations.api.serializers import EvaluationSerializer
 from apps.evaluations.services import evaluation_request
 from apps.registry import selectors, services, storage
 from apps.registry.api import serializers as s
-from apps.runs.selectors import sweep_get
+from apps.sweeps.selectors import sweep_get
 
 WRITE_PERMISSION = "registry.add_modelversion"
 

@@ -5,7 +5,6 @@ import pytest
 from apps.evaluations.tests.conftest import (  # noqa: F401 - shared fixtures
     completed_run,
     data_dirs,
-    dataset,
     small_set,
     trained_out,
 )

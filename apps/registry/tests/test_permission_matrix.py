@@ -6,7 +6,7 @@ import pytest
 from apps.core.testing import Endpoint, EndpointContract
 from apps.registry.models import AliasEvent, ModelVersion, RegisteredModel
 from apps.registry.services import model_version_promote
-from apps.runs.models import SweepJob, SweepTrial
+from apps.sweeps.models import SweepJob, SweepTrial
 
 V = "/api/models/versions/{version}"
 ENDPOINTS = [

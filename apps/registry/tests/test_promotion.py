@@ -103,7 +103,7 @@ def test_a_downloaded_archive_unpacks_into_a_folder_generate_can_load(trainer, r
 
 @pytest.mark.django_db
 def test_a_sweeps_best_trial_is_promoted_in_one_click(trainer, reasoner, completed_run):
-    from apps.runs.models import SweepJob, SweepTrial
+    from apps.sweeps.models import SweepJob, SweepTrial
 
     sweep = SweepJob.objects.create(dataset_version=completed_run.dataset_version, base_config={}, search_space={},
                                     n_trials=1, status="completed")

@@ -26,7 +26,7 @@ from django.utils import timezone
 from apps.core.models import FINAL_JOB_STATUSES
 from apps.core.notify import Follower
 from apps.runs import selectors
-from apps.runs.launcher import run_topic
+from apps.runs.services import run_topic
 
 HEARTBEAT_SECONDS = 15.0
 WSGI_POLL_SECONDS = 1.0

@@ -17,8 +17,4 @@ urlpatterns = [
     # Artifact names are paths inside the run's output folder (checkpoints/30/params/...).
     re_path(r"^tunix/runs/(?P<run_id>[^/]+)/artifacts/(?P<name>.+)/download$", views.RunArtifactDownloadView.as_view(),
             name="run-artifact-download"),
-    path("tuning/jobs", views.SweepListCreateView.as_view(), name="sweep-list"),
-    path("tuning/jobs/<str:sweep_id>", views.SweepDetailView.as_view(), name="sweep-detail"),
-    path("tuning/jobs/<str:sweep_id>/start", views.SweepStartView.as_view(), name="sweep-start"),
-    path("tuning/jobs/<str:sweep_id>/cancel", views.SweepCancelView.as_view(), name="sweep-cancel"),
 ]

@@ -12,14 +12,13 @@ from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
 from apps.core.models import JobStatus
-from apps.runs import selectors, services, sweeps
+from apps.runs import selectors, services
 from apps.runs.api import serializers as s
 from apps.runs.api.logstream import LogStream, async_events, parse_last_event_id, sync_events
 from apps.runs.models import TrainingRun
 from apps.runs.storage import artifact_path
 
 START_PERMISSION = "runs.add_trainingrun"
-SWEEP_PERMISSION = "runs.add_sweepjob"
 CANCEL_PERMISSION = "runs.cancel_trainingrun"
 
 
@@ -180,42 +179,3 @@ class RunArtifactDownloadView(APIView):
                                 content_type="application/octet-stream")
         response["X-Artifact-Sha256"] = artifact.sha256
         return response
-
-
-class SweepListCreateView(generics.ListAPIView):
-    serializer_class = s.SweepSerializer
-    write_permission = SWEEP_PERMISSION
-
-    def get_queryset(self):
-        return selectors.sweeps_visible_to(self.request.user).select_related("best_trial__run").order_by("-created_at")
-
-    @extend_schema(request=s.SweepRequestSerializer, responses={201: s.SweepDetailSerializer})
-    def post(self, request):
-        sweep = sweeps.sweep_create(data=request.data, user=request.user)
-        return Response(s.SweepDetailSerializer(sweep).data, status=status.HTTP_201_CREATED)
-
-
-class SweepDetailView(APIView):
-    @extend_schema(responses=s.SweepDetailSerializer)
-    def get(self, request, sweep_id):
-        return Response(s.SweepDetailSerializer(selectors.sweep_get(user=request.user, sweep_id=sweep_id)).data)
-
-
-class SweepStartView(APIView):
-    write_permission = SWEEP_PERMISSION
-
-    @extend_schema(request=None, responses={202: s.SweepDetailSerializer})
-    def post(self, request, sweep_id):
-        """Start the sweep: its first trials are queued at once (up to max_concurrent)."""
-        sweep = sweeps.sweep_start(sweep=selectors.sweep_get(user=request.user, sweep_id=sweep_id))
-        return Response(s.SweepDetailSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
-
-
-class SweepCancelView(APIView):
-    write_permission = SWEEP_PERMISSION
-
-    @extend_schema(request=None, responses={200: s.SweepDetailSerializer})
-    def post(self, request, sweep_id):
-        """Stop launching trials and cancel the running ones."""
-        sweep = sweeps.sweep_cancel(sweep=selectors.sweep_get(user=request.user, sweep_id=sweep_id))
-        return Response(s.SweepDetailSerializer(sweep).data)

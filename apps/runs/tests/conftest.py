@@ -1,14 +1,8 @@
-"""Runs test fixtures: private data folders and a small approved dataset version to train on."""
+"""Runs test fixtures: private data folders (the small dataset version is the root conftest's `dataset`)."""
 
 import pytest
 
-from apps.datasets.services import dataset_version_build
-from apps.datasets.spec import parse_build_request
-from apps.traces.models import Trace
-from apps.traces.services import trace_batch_create
-
-TINY = {"backend": "builtin", "model": "tiny", "max_steps": 12, "batch_size": 4, "learning_rate": 3e-3,
-        "warmup_steps": 2, "max_seq_len": 128, "checkpoint_every": 6, "seed": 0}
+from apps.runs.testing import TINY, short_trace, tiny_config  # noqa: F401 - older imports of these names
 
 
 @pytest.fixture(autouse=True)
@@ -17,24 +11,3 @@ def data_dirs(settings, tmp_path):
     settings.RUNS_DIR = tmp_path / "runs"
     settings.MODELS_DIR = tmp_path / "models"
     return tmp_path
-
-
-def short_trace(i: int) -> dict:
-    """A trace short enough for the tiny model's rows (its length must not depend on other tests)."""
-    a, b = 10 + i % 40, 3 + i % 7
-    return {"prompt": f"What is {a} + {b}? (#{i})", "final_answer": str(a + b),
-            "steps": [{"i": 0, "type": "compute", "content": f"{a} + {b} = {a + b}"}],
-            "meta": {"source": "runs-test", "category": "arithmetic"}}
-
-
-@pytest.fixture
-def dataset(db):
-    trace_batch_create(items=[short_trace(i) for i in range(24)])
-    Trace.objects.update(status="approved")
-    version, _ = dataset_version_build(spec=parse_build_request(
-        {"dataset_name": "runs", "dataset_version": "v1", "seed": 1, "split": {"train": 0.75, "val": 0.25}}))
-    return version
-
-
-def tiny_config(**overrides) -> dict:
-    return {**TINY, **overrides}

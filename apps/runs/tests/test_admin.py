@@ -1,12 +1,12 @@
 """The runs admin: list with filters, the run page with charts, log tail and artifacts, and a cancel
 button behind a confirmation page and the cancel permission."""
 
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from apps.core.testing import tasks_not_sent
 from apps.runs.models import RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
 
@@ -16,7 +16,7 @@ from .conftest import tiny_config
 @pytest.fixture
 def run(trainer, dataset):
     plan, _ = training_run_plan(data={"dataset_id": dataset.pk, "config": tiny_config()}, user=trainer)
-    with mock.patch("apps.runs.services.enqueue_training_run"):
+    with tasks_not_sent():
         run = training_run_submit(plan=plan, user=trainer)
     RunMetric.objects.bulk_create([RunMetric(run=run, step=i, loss=2.0 / i, lr=1e-3, tokens_per_s=100.0,
                                              at=timezone.now()) for i in range(1, 6)])
@@ -76,7 +76,7 @@ def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_t
     checked = client.post("/admin/runs/trainingrun/start/", {**form, "check": "1"})
     assert checked.status_code == 200 and "Plan (dry run)" in checked.content.decode()
     assert not TrainingRun.objects.exists()
-    with mock.patch("apps.runs.services.enqueue_training_run"):
+    with tasks_not_sent():
         started = client.post("/admin/runs/trainingrun/start/", {**form, "start": "1"})
     run = TrainingRun.objects.get()
     assert started.status_code == 302 and started["Location"] == f"/admin/runs/trainingrun/{run.pk}/change/"

@@ -1,13 +1,16 @@
 """The launcher, called as the Celery task would call it (in this process, against the test database):
 a fresh trainer process, relayed log lines and metrics, artifacts with sha256, one final state."""
 
+from unittest import mock
+
 import pytest
 
+from apps.core.testing import key_client
 from apps.runs import storage
-from apps.runs.launcher import training_run_launch
+from apps.runs.launcher import Relay, training_run_launch
 from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
-from training.run_files import file_sha256
+from training.run_files import file_sha256, read_metrics
 
 from .conftest import tiny_config
 
@@ -54,3 +57,29 @@ def test_a_trainer_input_error_fails_the_run_with_the_reason(trainer, dataset):
     assert training_run_launch(run_id=run.pk) == "failed"
     run.refresh_from_db()
     assert run.error_code == "trainer_input_error" and "max_seq_len" in run.error
+
+
+@pytest.mark.django_db
+def test_a_finished_runs_progress_equals_its_steps(trainer, dataset):
+    run = _submit(trainer, dataset)
+    training_run_launch(run_id=run.pk)
+    body = key_client(trainer).get(f"/api/tunix/runs/{run.pk}").json()
+    assert body["progress"] == {"done": 12, "total": 12} and body["steps_completed"] == 12
+
+
+@pytest.mark.django_db
+def test_steps_the_relay_never_wrote_are_caught_up_from_the_run_folder(trainer, dataset):
+    """What a lost attempt's worker trained and checkpointed but never relayed (it died between flushes,
+    or the database was away) is in the database when the run ends, read from metrics.jsonl."""
+    run = _submit(trainer, dataset)
+    relayed = Relay.metric
+
+    def drop_some(relay, event):
+        if not 5 <= event["step"] <= 7:
+            relayed(relay, event)
+
+    with mock.patch.object(Relay, "metric", drop_some):
+        assert training_run_launch(run_id=run.pk) == "completed"
+    stored = dict(RunMetric.objects.filter(run=run).values_list("step", "loss"))
+    on_disk = {line["step"]: line["loss"] for line in read_metrics(storage.RunPaths.of(run).out / "metrics.jsonl")}
+    assert sorted(stored) == list(range(1, 13)) and stored == on_disk

@@ -3,7 +3,6 @@ pub/sub) reading history and closing at the final state."""
 
 import asyncio
 import json
-from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from apps.core.notify import Follower, notify
 from apps.core.services import api_key_create
-from apps.core.testing import key_client
+from apps.core.testing import key_client, tasks_not_sent
 from apps.runs.api.logstream import parse_last_event_id
 from apps.runs.models import RunLogLine, RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
@@ -22,7 +21,7 @@ from .conftest import tiny_config
 
 def _finished_run(user, dataset, lines=7, steps=5) -> TrainingRun:
     plan, _ = training_run_plan(data={"dataset_id": dataset.pk, "config": tiny_config()}, user=user)
-    with mock.patch("apps.runs.services.enqueue_training_run"):  # stored only: no trainer in these tests
+    with tasks_not_sent():  # stored only: no trainer in these tests
         run = training_run_submit(plan=plan, user=user)
     now = timezone.now()
     RunLogLine.objects.bulk_create([RunLogLine(run=run, seq=i, stream="trainer", text=f"line {i}", at=now)

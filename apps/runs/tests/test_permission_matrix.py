@@ -4,9 +4,8 @@ and cancel, viewers read, contributors see nothing of runs."""
 import pytest
 
 from apps.core.testing import Endpoint, EndpointContract, key_client
-from apps.runs.models import RunArtifact, SweepJob, TrainingRun
+from apps.runs.models import RunArtifact, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
-from apps.runs.sweeps import sweep_create
 
 from .conftest import tiny_config
 
@@ -23,15 +22,6 @@ ENDPOINTS = [
     Endpoint("get", RUN + "/artifacts", has_object=True, actor="viewer"),
     Endpoint("get", RUN + "/artifacts/{artifact}/download", has_object=True, actor="viewer"),
     Endpoint("post", RUN + "/cancel", write=True, has_object=True, actor="trainer", out_of_scope=False),
-    Endpoint("get", "/api/tuning/jobs", actor="viewer"),
-    Endpoint("post", "/api/tuning/jobs", write=True, actor="trainer", body=lambda ids: {
-        "dataset_id": ids["dataset"], "base_config": tiny_config(), "n_trials": 1, "metric": "final_loss",
-        "search_space": {"learning_rate": {"type": "uniform", "low": 0.001, "high": 0.01}}}),
-    Endpoint("get", "/api/tuning/jobs/{sweep}", has_object=True, actor="viewer"),
-    Endpoint("post", "/api/tuning/jobs/{sweep}/start", write=True, has_object=True, actor="trainer",
-             out_of_scope=False),
-    Endpoint("post", "/api/tuning/jobs/{sweep}/cancel", write=True, has_object=True, actor="trainer",
-             out_of_scope=False),
 ]
 
 
@@ -43,15 +33,12 @@ def known(trainer, dataset, data_dirs):
     out.mkdir(parents=True)
     (out / "metrics.jsonl").write_text("{}\n")
     RunArtifact.objects.create(run=run, name="metrics.jsonl", kind="metrics", size_bytes=3, sha256="0" * 64)
-    sweep = sweep_create(data={"dataset_id": dataset.pk, "base_config": tiny_config(), "n_trials": 1,
-                               "metric": "final_loss",
-                               "search_space": {"seed": {"type": "randint", "low": 0, "high": 5}}}, user=trainer)
-    return {"run": run.pk, "dataset": dataset.pk, "artifact": "metrics.jsonl", "sweep": sweep.pk}
+    return {"run": run.pk, "dataset": dataset.pk, "artifact": "metrics.jsonl"}
 
 
 @pytest.fixture
 def unknown(known):
-    return {**known, "run": "00000000-0000-4000-8000-000000000000", "sweep": "00000000-0000-4000-8000-000000000000"}
+    return {**known, "run": "00000000-0000-4000-8000-000000000000"}
 
 
 @pytest.mark.django_db
@@ -61,8 +48,7 @@ class TestRunEndpoints(EndpointContract):
     out_of_scope_actor = "owner"
 
     def state(self):
-        return (TrainingRun.objects.count(), TrainingRun.objects.filter(cancel_requested=True).count(),
-                list(SweepJob.objects.values_list("status", flat=True)))
+        return TrainingRun.objects.count(), TrainingRun.objects.filter(cancel_requested=True).count()
 
 
 @pytest.mark.django_db

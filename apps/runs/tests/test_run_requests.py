@@ -3,9 +3,8 @@ refused with every problem named and nothing stored."""
 
 import pytest
 
-from apps.core.testing import key_client
+from apps.core.testing import key_client, tasks_not_sent
 from apps.runs.models import TrainingRun
-from apps.runs.services import enqueue_training_run
 
 from .conftest import tiny_config
 
@@ -30,15 +29,21 @@ def test_a_dry_run_reports_the_plan_and_stores_nothing(trainer, dataset):
 @pytest.mark.django_db
 def test_dry_run_false_queues_a_run_and_answers_its_url(trainer, dataset, django_capture_on_commit_callbacks):
     client = key_client(trainer)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with tasks_not_sent() as sent, django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = _post(client, dataset_id=dataset.pk, config=tiny_config(), dry_run=False)
+        assert not sent.called
     assert response.status_code == 202, response.content
     run = TrainingRun.objects.get()
     assert response["Location"] == response.json()["url"] == f"/api/tunix/runs/{run.pk}"
     assert (run.status, run.attempt, run.dataset_content_hash) == ("queued", 0, dataset.content_hash)
     assert run.created_by == trainer and run.config["max_steps"] == 12
-    # The launcher task is sent after the commit, once.
-    assert [getattr(c, "func", None) for c in callbacks].count(enqueue_training_run) == 1
+    # The launcher task is sent after the commit, once, and the row records that it was sent.
+    with tasks_not_sent() as sent:
+        for callback in callbacks:
+            callback()
+    assert [call.args[0] for call in sent.call_args_list] == [(str(run.pk),)]
+    run.refresh_from_db()
+    assert run.dispatched_at is not None
 
 
 @pytest.mark.django_db

@@ -39,6 +39,12 @@ def _wait_done(run, worker, timeout=180):
         pytest.fail(f"run {run.pk} still {_status(run)}:\n{worker.output()}")
 
 
+def _progress(client, run) -> int:
+    progress = client.get(f"/api/tunix/runs/{run.pk}").json()["progress"]
+    assert progress["total"] in (None, run.max_steps), progress
+    return progress["done"]
+
+
 def _trainer_pid(run) -> int:
     text = RunLogLine.objects.filter(run=run, text__startswith="trainer started").latest("seq").text
     return int(re.search(r"pid (\d+)", text).group(1))
@@ -137,6 +143,9 @@ def test_a_follower_that_reconnects_with_last_event_id_gets_every_line_once(trai
         last_id = first[-1][0]
         rest = _events(client.get(f"/api/tunix/runs/{run.pk}/logs", HTTP_LAST_EVENT_ID=last_id))
         _wait_done(run, worker)
+    # While it trained the stream above took its time; the run's progress, read the same way, only grows.
+    final = client.get(f"/api/tunix/runs/{run.pk}").json()
+    assert final["progress"] == {"done": 300, "total": 300} == {"done": final["steps_completed"], "total": 300}
     seen = [json.loads(data)["seq"] for _, kind, data in first + rest if kind == "log"]
     assert seen == list(RunLogLine.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
     steps = [json.loads(data)["step"] for _, kind, data in first + rest if kind == "metric"]

@@ -7,10 +7,11 @@ import pytest
 from apps.core.jobs import jobs_reap_all
 from apps.core.testing import celery_worker, key_client, wait_for
 from apps.evaluations.models import Evaluation
-from apps.runs.models import SweepJob, SweepTrial, TrainingRun
-from apps.runs.sweeps import sweeps_advance_all
-
-from .conftest import make_eval_set, tiny_config
+from apps.evaluations.tests.conftest import make_eval_set
+from apps.runs.models import TrainingRun
+from apps.runs.testing import tiny_config
+from apps.sweeps.models import SweepJob, SweepTrial
+from apps.sweeps.services import sweeps_reconcile_all
 
 
 def _reap_until_nothing_runs() -> bool:
@@ -43,7 +44,7 @@ def test_a_three_trial_sweep_survives_a_worker_restart(trainer, dataset):
             pytest.fail("no trial finished:\n" + worker.output())
         worker.kill()  # the scheduler and whatever trial was training die here
     wait_for(_reap_until_nothing_runs, timeout=30)  # the reaper queues the killed trial's job again
-    sweeps_advance_all()  # what beat does every minute
+    sweeps_reconcile_all()  # what beat does every minute
     with celery_worker("train,eval,default", purge=False) as worker:
         try:
             wait_for(lambda: _sweep(sweep_id).status in ("completed", "failed"), timeout=300, interval=1)

@@ -1,15 +1,15 @@
 """Sweeps: validation, the ask-and-tell scheduler (concurrency, determinism, a restart that neither
 loses nor repeats a trial, the best trial), cancellation, and the sweep page."""
 
-from unittest import mock
 
 import pytest
+from django.conf import settings
 
-from apps.core.testing import key_client
-from apps.runs.models import SweepJob, SweepTrial, TrainingRun
-from apps.runs.sweeps import sweep_advance, sweep_cancel, sweep_create, sweep_start, sweep_trial_report
-
-from .conftest import tiny_config
+from apps.core.testing import key_client, tasks_not_sent
+from apps.runs.models import TrainingRun
+from apps.runs.testing import tiny_config
+from apps.sweeps.models import SweepJob, SweepTrial
+from apps.sweeps.services import sweep_advance, sweep_cancel, sweep_create, sweep_start, sweep_trial_run_finished
 
 SPACE = {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
          "batch_size": {"type": "choice", "values": [2, 4]}}
@@ -22,7 +22,7 @@ def _body(dataset, **extra):
 
 @pytest.fixture(autouse=True)
 def no_queue():
-    with mock.patch("apps.runs.sweeps.enqueue_training_run"):
+    with tasks_not_sent():
         yield
 
 
@@ -39,18 +39,24 @@ def no_queue():
     ({"base_config": {**tiny_config(), "bogus": 1}}, "base_config.bogus"),
     ({"direction": "sideways"}, "direction"),
     ({"metric": "answer_accuracy", "eval_set": "no-such-set"}, "eval_set"),
+    # The same confinement as a direct run's config: no server path, and no path in the message.
+    ({"base_config": {**tiny_config(), "backend": "tunix", "model": "gemma3-tiny", "model_dir": "/etc"}},
+     "base_config.model_dir"),
+    ({"base_config": {**tiny_config(), "backend": "tunix", "model": "gemma3-tiny", "model_dir": "../../etc"}},
+     "base_config.model_dir"),
 ])
 def test_bad_sweeps_are_refused_and_nothing_is_stored(trainer, dataset, change, field):
     response = key_client(trainer).post("/api/tuning/jobs", _body(dataset, **change), format="json")
     assert response.status_code == 400, response.content
     assert field in response.json()["detail"], response.json()
+    assert str(settings.MODELS_DIR) not in response.content.decode()  # no server path in any message
     assert not SweepJob.objects.exists()
 
 
 def _complete_running(sweep, losses):
     for trial in SweepTrial.objects.filter(sweep=sweep, state="running").order_by("number"):
         TrainingRun.objects.filter(pk=trial.run_id).update(status="completed", final_loss=losses[trial.number])
-        sweep_trial_report(run_id=trial.run_id, metrics={})
+        sweep_trial_run_finished(run_id=trial.run_id)
 
 
 @pytest.mark.django_db
@@ -85,8 +91,10 @@ def test_the_same_seed_and_history_ask_the_same_trials(trainer, dataset):
 def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(trainer, dataset):
     sweep = sweep_start(sweep=sweep_create(data=_body(dataset), user=trainer))
     first = sweep.trials.get()
-    sweep_trial_report(run_id=first.run_id, failure="run failed")
-    assert SweepTrial.objects.get(pk=first.pk).state == "failed" and sweep.trials.count() == 2
+    TrainingRun.objects.filter(pk=first.run_id).update(status="failed", error="trainer exited with code 1")
+    sweep_trial_run_finished(run_id=first.run_id)
+    failed = SweepTrial.objects.get(pk=first.pk)
+    assert failed.state == "failed" and "run failed: trainer exited" in failed.error and sweep.trials.count() == 2
 
 
 @pytest.mark.django_db
@@ -103,5 +111,5 @@ def test_the_sweep_page_charts_the_metric_against_each_parameter(client, superus
     sweep = sweep_start(sweep=sweep_create(data=_body(dataset), user=trainer))
     _complete_running(sweep, {0: 0.5, 1: 0.3, 2: 0.8})
     client.force_login(superuser)
-    html = client.get(f"/admin/runs/sweepjob/{sweep.pk}/change/").content.decode()
+    html = client.get(f"/admin/sweeps/sweepjob/{sweep.pk}/change/").content.decode()
     assert "final_loss by learning_rate" in html and "final_loss by batch_size" in html
