@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.runs",
     "apps.evaluations",
+    "apps.sweeps",
     "apps.registry",
     "apps.pipeline",
 ]
@@ -80,6 +81,12 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A database that stops answering (a partition, not a refused port) costs a connect at most this long,
+        # and keepalives notice a dead connection instead of waiting on it for TCP's many minutes.
+        DATABASES["default"].setdefault("OPTIONS", {}).update({
+            "connect_timeout": env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=1),
+            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -198,7 +205,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "apps.runs.tasks.sweeps_advance_task": {"queue": "default"},
+    "apps.sweeps.tasks.sweeps_reconcile_task": {"queue": "default"},
     "apps.runs.tasks.training_run_task": {"queue": "train"},
     "apps.evaluations.tasks.*": {"queue": "eval"},
 }
@@ -227,12 +234,26 @@ if JOB_STALE_SECONDS <= 2 * JOB_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
         f"JOB_STALE_SECONDS={JOB_STALE_SECONDS} must exceed twice JOB_HEARTBEAT_SECONDS={JOB_HEARTBEAT_SECONDS}, "
         "or healthy jobs would be reaped between two beats.")
+# A worker that cannot renew its claim for this long (the database is unreachable from it) stops its child
+# and gives up: shorter than JOB_STALE_SECONDS by at least one beat, so it is gone before the reaper can
+# hand the job to another attempt.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", JOB_STALE_SECONDS // 2, minimum=1)
+if JOB_LEASE_SECONDS >= JOB_STALE_SECONDS - JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOB_LEASE_SECONDS={JOB_LEASE_SECONDS} must be below JOB_STALE_SECONDS - JOB_HEARTBEAT_SECONDS "
+        f"({JOB_STALE_SECONDS - JOB_HEARTBEAT_SECONDS}): a partitioned worker could still run when its job is retried.")
+# A queued job whose task could not be sent (the broker was down after its commit) is sent again by the
+# reaper once it has waited this long.
+JOB_DISPATCH_RETRY_SECONDS = env_int("JOB_DISPATCH_RETRY_SECONDS", 15, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "apps.core.tasks.jobs_reap_task", "schedule": JOB_REAP_INTERVAL_SECONDS},
-    "advance-sweeps": {"task": "apps.runs.tasks.sweeps_advance_task", "schedule": 60},
+    "reconcile-sweeps": {"task": "apps.sweeps.tasks.sweeps_reconcile_task", "schedule": 60},
 }
-# Training runs: a cancel escalates from the cancel file to SIGTERM and then SIGKILL, each after this grace.
+# A cancel escalates from the cancel file to SIGTERM and then SIGKILL, each after this grace: long enough for
+# a step plus the final checkpoint. The builtin model takes seconds; a Tunix (Gemma) step and its checkpoint
+# can take minutes, so that backend has its own grace.
 RUN_CANCEL_GRACE_SECONDS = env_int("RUN_CANCEL_GRACE_SECONDS", 5, minimum=1)
+TUNIX_CANCEL_GRACE_SECONDS = env_int("TUNIX_CANCEL_GRACE_SECONDS", 120, minimum=1)
 # Live followers (the run log stream) are woken by Redis pub/sub when one is configured, else poll.
 NOTIFY_REDIS_URL = env_str("NOTIFY_REDIS_URL", CACHE_URL or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""))
