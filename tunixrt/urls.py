@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("apps.pipeline.api.urls")),
     path("api/", include("apps.runs.api.urls")),
     path("api/", include("apps.evaluations.api.urls")),
+    path("api/", include("apps.sweeps.api.urls")),
     path("api/", include("apps.registry.api.urls")),
 ]
 
