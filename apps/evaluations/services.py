@@ -23,6 +23,7 @@ from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
 from apps.evaluations.selectors import metric_value, paired_item_values
 from apps.runs.models import RunArtifact, TrainingRun
+from apps.runs.selectors import run_checkpoint_steps
 from training.run_files import file_sha256
 from training.stats import paired_bootstrap_ci
 
@@ -137,8 +138,7 @@ def _check_run(run: TrainingRun, checkpoint_step: int | None) -> None:
                        code="run_not_completed", extra={"status": run.status})
     if checkpoint_step is not None and not RunArtifact.objects.filter(
             run=run, name__startswith=f"checkpoints/{checkpoint_step}/").exists():
-        steps = sorted({int(name.split("/")[1]) for name in RunArtifact.objects.filter(
-            run=run, kind="checkpoint").values_list("name", flat=True)})
+        steps = run_checkpoint_steps(run)
         raise Invalid({"checkpoint_step": [f"Run {run.pk} kept no checkpoint at step {checkpoint_step}; "
                                            f"it has {steps}."]})
 

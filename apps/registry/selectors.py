@@ -13,12 +13,12 @@ from collections import defaultdict
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
-from apps.core.lookups import get_by_uuid
+from apps.core.lookups import as_int, get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
 from apps.datasets.models import DatasetItem, DatasetVersion
 from apps.evaluations.models import Evaluation
-from apps.registry.models import AliasEvent, ModelVersion, RegisteredModel
+from apps.registry.models import NAME_RE, AliasEvent, ModelVersion, RegisteredModel
 from apps.runs.selectors import runs_visible_to
 from apps.traces.models import CurationEvent
 from apps.traces.selectors import trace_get
@@ -32,9 +32,15 @@ def models_visible_to(user) -> QuerySet[RegisteredModel]:
 
 
 def model_get(*, user, model_ref) -> RegisteredModel:
-    """By numeric id or by name."""
+    """By numeric id (ASCII digits) or by name; anything else is no model (404), never a 500."""
     models = models_visible_to(user)
-    model = (models.filter(pk=int(model_ref)) if str(model_ref).isdigit() else models.filter(name=model_ref)).first()
+    number = as_int(model_ref)
+    if number is not None:
+        model = models.filter(pk=number).first()
+    elif isinstance(model_ref, str) and NAME_RE.fullmatch(model_ref):
+        model = models.filter(name=model_ref).first()
+    else:
+        model = None
     if model is None:
         raise NotFound(f"No model {model_ref!r}.")
     return model

@@ -10,20 +10,27 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from apps.core.errors import Conflict, Forbidden, Invalid
-from apps.core.lookups import as_uuid
+from apps.core.lookups import as_int, as_uuid
 from apps.core.models import JobStatus
 from apps.evaluations.models import Evaluation, RegressionBaseline, RegressionCheck
 from apps.evaluations.selectors import COMPARABLE
 from apps.evaluations.services import regression_check
 from apps.registry import storage
-from apps.registry.models import AliasEvent, Blob, ModelAlias, ModelVersion, ModelVersionFile, RegisteredModel
+from apps.registry.models import (
+    NAME_RE,
+    AliasEvent,
+    Blob,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionFile,
+    RegisteredModel,
+)
 from apps.runs.models import TrainingRun
 from apps.runs.selectors import runs_visible_to
 from apps.runs.storage import RunPaths
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CHAMPION = "champion"
 
 
@@ -33,7 +40,7 @@ def registered_model_create(*, data, user=None) -> RegisteredModel:
     errors = {key: ["Unknown field; allowed: name, description."] for key in sorted(set(data) - {"name", "description"},
                                                                                    key=str)}
     name, description = data.get("name"), data.get("description", "")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         errors["name"] = ["Use 1-120 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."]
     if not isinstance(description, str) or len(description) > 5000:
         errors["description"] = ["Must be text of at most 5,000 characters."]
@@ -57,7 +64,7 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
     errors = {key: ["Unknown field; allowed: run_id, label."] for key in sorted(set(data) - {"run_id", "label"},
                                                                                  key=str)}
     label = data.get("label")
-    if label is not None and (not isinstance(label, str) or not LABEL_RE.match(label)):
+    if label is not None and (not isinstance(label, str) or not LABEL_RE.fullmatch(label)):
         errors["label"] = ["Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."]
     run = _promotable_run(data.get("run_id"), user, errors)
     if errors:
@@ -91,7 +98,8 @@ def _promotable_run(run_id, user, errors: dict) -> TrainingRun | None:
 
 def _checkpoint_step(run: TrainingRun) -> int:
     out = RunPaths.of(run).out / "checkpoints"
-    steps = sorted(int(p.name) for p in out.iterdir() if p.is_dir() and p.name.isdigit()) if out.is_dir() else []
+    steps = sorted(step for step in (as_int(p.name) for p in out.iterdir() if p.is_dir()) if step is not None) \
+        if out.is_dir() else []
     if not steps:
         raise Conflict(f"Run {run.pk} has no checkpoint on disk to promote.", code="no_checkpoint")
     return steps[-1]
@@ -199,7 +207,7 @@ def _alias_request(model: RegisteredModel, alias: str, data) -> tuple[ModelVersi
         raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     errors = {key: ["Unknown field; allowed: version, force, reason."]
               for key in sorted(set(data) - {"version", "force", "reason"}, key=str)}
-    if not ALIAS_RE.match(alias):
+    if not ALIAS_RE.fullmatch(alias):
         errors["alias"] = ["Use 1-64 lowercase letters, digits, '_' or '-', starting with a letter."]
     force, reason = data.get("force", False), data.get("reason", "")
     if not isinstance(force, bool):
