@@ -9,20 +9,28 @@ stored `queued` and its task is sent after the commit.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.core.errors import Conflict, Invalid
 from apps.core.lookups import as_uuid
-from apps.core.models import JobStatus
+from apps.core.models import ACTIVE_JOB_STATUSES, JobStatus
 from apps.evaluations import judges as judge_registry
-from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
+from apps.evaluations.models import (
+    EvalItem,
+    EvalSet,
+    Evaluation,
+    EvaluationSource,
+    RegressionBaseline,
+    RegressionCheck,
+)
 from apps.evaluations.selectors import metric_value, paired_item_values
-from apps.runs.models import RunArtifact, TrainingRun
+from apps.runs.models import TrainingRun
 from apps.runs.selectors import run_checkpoint_steps
 from training.run_files import file_sha256
 from training.stats import paired_bootstrap_ci
@@ -70,7 +78,42 @@ def eval_set_load(*, folder: Path) -> tuple[EvalSet, str]:
 # --- evaluations ---------------------------------------------------------------------------------
 
 def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False) -> Evaluation:
-    """Validate an evaluation request for a completed run and queue it."""
+    """Validate an evaluation request for a completed run and queue it (or return the identical one
+    already queued or running)."""
+    return evaluation_request_or_existing(run=run, data=data, user=user, auto=auto)[0]
+
+
+def evaluation_request_or_existing(*, run: TrainingRun, data, user=None, auto: bool = False
+                                   ) -> tuple[Evaluation, bool]:
+    """(evaluation, created): a new queued evaluation, or the identical one (same run, checkpoint step,
+    eval set, slice, judges and generation settings) that is already queued, running or being retried.
+
+    Concurrent identical requests race on a partial unique index over `request_key`: one insert wins,
+    the others wait for its commit, fail, and return the winner."""
+    fields = _evaluation_fields(run, data)
+    for _ in range(3):
+        existing = Evaluation.objects.filter(request_key=fields["request_key"],
+                                             status__in=ACTIVE_JOB_STATUSES).first()
+        if existing is not None:
+            if auto and not existing.auto:  # a sweep trial waits for its run's auto evaluation
+                Evaluation.objects.filter(pk=existing.pk).update(auto=True)
+                existing.auto = True
+            return existing, False
+        try:
+            with transaction.atomic():
+                evaluation = Evaluation.objects.create(
+                    **fields, auto=auto, created_by=user if user is not None and user.is_authenticated else None)
+                transaction.on_commit(functools.partial(enqueue_evaluation, evaluation.pk))
+            return evaluation, True
+        except IntegrityError:
+            continue  # an identical request committed first: return it on the next pass
+    raise Conflict("An identical evaluation was requested at the same moment; retry.", code="request_race")
+
+
+def _evaluation_fields(run: TrainingRun, data) -> dict:
+    """Everything an evaluation row is created with, from a validated request; the checkpoint step is
+    resolved (default: the run's latest) and a limit covering the whole slice is no limit, so equal
+    requests get equal keys."""
     if not isinstance(data, dict):
         raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
@@ -87,19 +130,27 @@ def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False)
         errors.update(exc.detail)
     if errors:
         raise Invalid(errors)
-    _check_run(run, checkpoint_step)
+    checkpoint_step = _check_run(run, checkpoint_step)
     items = eval_set.items.filter(section=section) if section else eval_set.items.all()
-    count = min(items.count(), limit) if limit else items.count()
-    with transaction.atomic():
-        evaluation = Evaluation.objects.create(
-            run=run, checkpoint_step=checkpoint_step, eval_set=eval_set, eval_set_hash=eval_set.content_hash,
-            section=section or "", limit=limit, judges=judges, judge_key=judge_registry.judge_key(judges),
-            generation={"max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0, "batch_size": batch_size},
-            item_count=count, progress_total=count, auto=auto,
-            created_by=user if user is not None and user.is_authenticated else None,
-        )
-        transaction.on_commit(functools.partial(enqueue_evaluation, evaluation.pk))
-    return evaluation
+    available = items.count()
+    if limit is not None and limit >= available:
+        limit = None
+    count = limit or available
+    fields = {"run": run, "checkpoint_step": checkpoint_step, "eval_set": eval_set,
+              "eval_set_hash": eval_set.content_hash, "section": section or "", "limit": limit, "judges": judges,
+              "judge_key": judge_registry.judge_key(judges), "item_count": count, "progress_total": count,
+              "generation": {"max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0,
+                             "batch_size": batch_size},
+              "source": EvaluationSource.SERVER}
+    return {**fields, "request_key": _request_key(fields)}
+
+
+def _request_key(fields: dict) -> str:
+    identity = {"run": str(fields["run"].pk), "checkpoint_step": fields["checkpoint_step"],
+                "eval_set": fields["eval_set"].pk, "eval_set_hash": fields["eval_set_hash"],
+                "section": fields["section"], "limit": fields["limit"], "judge_key": fields["judge_key"],
+                "generation": fields["generation"]}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _eval_set(value, errors: dict) -> EvalSet | None:
@@ -132,15 +183,20 @@ def _bounded(data: dict, key: str, low: int, high: int | None, errors: dict) -> 
     return value
 
 
-def _check_run(run: TrainingRun, checkpoint_step: int | None) -> None:
+def _check_run(run: TrainingRun, checkpoint_step: int | None) -> int:
+    """The checkpoint step to evaluate: the one asked for, or the run's latest."""
     if run.status != JobStatus.COMPLETED:
         raise Conflict(f"Run {run.pk} is {run.status}; only a completed run can be evaluated.",
                        code="run_not_completed", extra={"status": run.status})
-    if checkpoint_step is not None and not RunArtifact.objects.filter(
-            run=run, name__startswith=f"checkpoints/{checkpoint_step}/").exists():
-        steps = run_checkpoint_steps(run)
+    steps = run_checkpoint_steps(run)
+    if not steps:
+        raise Conflict(f"Run {run.pk} kept no checkpoint to evaluate.", code="no_checkpoint")
+    if checkpoint_step is None:
+        return steps[-1]
+    if checkpoint_step not in steps:
         raise Invalid({"checkpoint_step": [f"Run {run.pk} kept no checkpoint at step {checkpoint_step}; "
                                            f"it has {steps}."]})
+    return checkpoint_step
 
 
 def enqueue_evaluation(evaluation_id) -> None:

@@ -12,13 +12,20 @@ from apps.runs.selectors import run_get
 class RunEvaluateView(APIView):
     write_permission = "evaluations.add_evaluation"
 
-    @extend_schema(request=s.EvaluateRequestSerializer, responses={202: s.EvaluationSerializer})
+    @extend_schema(request=s.EvaluateRequestSerializer, responses={202: s.EvaluationSerializer,
+                                                                   200: s.EvaluationSerializer})
     def post(self, request, run_id):
-        """Queue an evaluation of a completed run's checkpoint (202 + the evaluation's URL)."""
+        """Queue an evaluation of a completed run's checkpoint (202 + the evaluation's URL); an identical
+        request while one is queued or running answers that one (200)."""
         run = run_get(user=request.user, run_id=run_id)
-        evaluation = services.evaluation_request(run=run, data=request.data, user=request.user)
-        body = s.EvaluationSerializer(evaluation).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        evaluation, created = services.evaluation_request_or_existing(run=run, data=request.data, user=request.user)
+        return evaluation_accepted(evaluation, created)
+
+
+def evaluation_accepted(evaluation, created: bool) -> Response:
+    body = s.EvaluationSerializer(evaluation).data
+    return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+                    headers={"Location": body["url"]})
 
 
 class RunEvaluationView(APIView):
