@@ -3,17 +3,19 @@ predictions with filters, and the per-item values a regression check pairs."""
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet, Window
+from django.conf import settings
+from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import Rank
 
 from apps.core.errors import NotFound
 from apps.core.lookups import get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
-from apps.evaluations.models import Evaluation, EvaluationSource, Prediction
+from apps.evaluations.models import Evaluation, EvaluationSource, Prediction, RegressionBaseline
 from training.evaluate import summarize
 
 VIEW_ALL_PERMISSION = "evaluations.view_evaluation"
+BASELINE_VIEW_ALL_PERMISSION = "evaluations.view_regressionbaseline"
 # Two evaluations are compared (ranked together, checked against each other) only when all of these
 # are equal: the same eval-set content, the same judges at the same versions, the same slice of items,
 # and the same source (outputs generated here, or reported by a client).
@@ -27,6 +29,12 @@ PER_ITEM_FIELD = {"answer_accuracy": "correct", "format_compliance": "format_ok"
 
 def evaluations_visible_to(user) -> QuerySet[Evaluation]:
     return visible_to(user, Evaluation.objects.all(), view_all_permission=VIEW_ALL_PERMISSION)
+
+
+def baselines_visible_to(user) -> QuerySet[RegressionBaseline]:
+    """Trainers, viewers and superusers see every baseline; anyone else only the ones they created (a
+    baseline shows another user's evaluation id and score)."""
+    return visible_to(user, RegressionBaseline.objects.all(), view_all_permission=BASELINE_VIEW_ALL_PERMISSION)
 
 
 def evaluation_get(*, user, evaluation_id) -> Evaluation:
@@ -87,6 +95,18 @@ def describe_differences(differences: dict) -> str:
 def comparable_to(evaluation: Evaluation) -> dict:
     """Filter kwargs selecting the evaluations comparable to `evaluation`."""
     return {key: getattr(evaluation, key) for key in COMPARABLE}
+
+
+def weights_evidence(*, run_id, checkpoint_step) -> QuerySet[Evaluation]:
+    """Completed server evaluations of one checkpoint that may stand for its weights (a model version's
+    metrics, the champion gate), newest first: generated here, on the whole eval set (or, with
+    CHAMPION_MIN_ITEMS > 0, at least that many items). Imported outputs and small slices never count."""
+    enough = Q(section="", limit__isnull=True)
+    if settings.CHAMPION_MIN_ITEMS:
+        enough |= Q(item_count__gte=settings.CHAMPION_MIN_ITEMS)
+    return (Evaluation.objects.filter(run_id=run_id, checkpoint_step=checkpoint_step, status=JobStatus.COMPLETED,
+                                      source=EvaluationSource.SERVER).filter(enough)
+            .select_related("eval_set").order_by("-finished_at", "-queued_at"))
 
 
 def metric_value(metrics: dict, path: str) -> float | None:

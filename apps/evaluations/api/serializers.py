@@ -159,8 +159,8 @@ class BaselineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RegressionBaseline
-        fields = ["id", "name", "metric", "eval_set", "evaluation_id", "value", "lower_is_better", "tolerance",
-                  "tolerance_mode", "created_by", "created_at"]
+        fields = ["id", "name", "kind", "metric", "eval_set", "evaluation_id", "value", "lower_is_better", "tolerance",
+                  "tolerance_mode", "decision", "created_by", "created_at"]
 
     def get_value(self, obj) -> float | None:
         from apps.evaluations.selectors import metric_value
@@ -175,12 +175,16 @@ class BaselineRequestSerializer(serializers.Serializer):
     lower_is_better = serializers.BooleanField(default=False)
     tolerance = serializers.FloatField(min_value=0, default=0.0)
     tolerance_mode = serializers.ChoiceField(choices=["absolute", "relative"], default="absolute")
+    decision = serializers.ChoiceField(choices=["point", "paired_ci"], default="point",
+                                       help_text="point: the point values decide; paired_ci: pass only when the "
+                                                 "paired 95 % interval's worse end is within the tolerance")
 
 
 class CheckRequestSerializer(serializers.Serializer):
     baseline = serializers.CharField(help_text="the baseline's name")
     evaluation_id = serializers.UUIDField(required=False)
-    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation")
+    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation "
+                                                             "comparable with the baseline's")
 
 
 class CheckSerializer(serializers.ModelSerializer):
@@ -192,7 +196,8 @@ class CheckSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegressionCheck
         fields = ["id", "result", "baseline", "evaluation_id", "metric", "baseline_value", "current_value", "delta",
-                  "delta_pct", "paired_ci", "paired_items", "details", "created_by", "created_at"]
+                  "delta_pct", "decision", "paired_ci", "paired_items", "minimum_detectable_effect", "details",
+                  "created_by", "created_at"]
 
     def get_paired_ci(self, obj) -> list | None:
         return None if obj.paired_ci_low is None else [obj.paired_ci_low, obj.paired_ci_high]

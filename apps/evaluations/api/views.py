@@ -3,9 +3,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.evaluations import selectors, services
+from apps.evaluations import regression, selectors, services
 from apps.evaluations.api import serializers as s
-from apps.evaluations.models import RegressionBaseline
 from apps.runs.selectors import run_get
 
 
@@ -81,11 +80,12 @@ class BaselineListCreateView(generics.ListAPIView):
     write_permission = "evaluations.add_regressionbaseline"
 
     def get_queryset(self):
-        return RegressionBaseline.objects.select_related("evaluation", "created_by").order_by("name")
+        return selectors.baselines_visible_to(self.request.user).select_related("evaluation", "created_by") \
+            .order_by("name")
 
     @extend_schema(request=s.BaselineRequestSerializer, responses={201: s.BaselineSerializer})
     def post(self, request):
-        baseline = services.baseline_create(data=request.data, user=request.user)
+        baseline = regression.baseline_create(data=request.data, user=request.user)
         return Response(s.BaselineSerializer(baseline).data, status=status.HTTP_201_CREATED)
 
 
@@ -95,5 +95,5 @@ class RegressionCheckView(APIView):
     @extend_schema(request=s.CheckRequestSerializer, responses={201: s.CheckSerializer})
     def post(self, request):
         """Compare an evaluation (or a run's latest) with a baseline: pass or fail, stored."""
-        check = services.regression_check_request(data=request.data, user=request.user)
+        check = regression.regression_check_request(data=request.data, user=request.user)
         return Response(s.CheckSerializer(check).data, status=status.HTTP_201_CREATED)

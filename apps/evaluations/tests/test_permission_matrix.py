@@ -5,7 +5,7 @@ import pytest
 
 from apps.core.testing import Endpoint, EndpointContract
 from apps.evaluations.models import Evaluation, RegressionBaseline, RegressionCheck
-from apps.evaluations.services import baseline_create
+from apps.evaluations.regression import baseline_create
 
 from .factories import scored_evaluation
 
