@@ -73,7 +73,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     def lineage_view(self, request, version_id):
         version = selectors.version_get(user=request.user, version_id=version_id)
         offset = as_int(request.GET.get("offset", ""), maximum=10**9) or 0
-        lineage = selectors.version_lineage(version, trace_offset=offset, trace_limit=50)
+        lineage = selectors.version_lineage(version, user=request.user, trace_offset=offset, trace_limit=50)
         shown = len(lineage["traces"]["results"])
         context = {**self.admin_site.each_context(request), "title": f"Lineage of {version}", "version": version,
                    "lineage": lineage, "opts": self.model._meta, "next_offset": offset + 50,

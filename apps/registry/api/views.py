@@ -121,7 +121,8 @@ class ModelVersionLineageView(APIView):
         version = selectors.version_get(user=request.user, version_id=version_id)
         query = s.LineageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.version_lineage(version, trace_offset=query.validated_data["offset"],
+        return Response(selectors.version_lineage(version, user=request.user,
+                                                  trace_offset=query.validated_data["offset"],
                                                   trace_limit=query.validated_data["limit"]))
 
 
