@@ -72,8 +72,8 @@ class EvaluationSource(models.TextChoices):
 class Evaluation(Job):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations")
-    checkpoint_step = models.PositiveIntegerField(null=True, blank=True,
-                                                  help_text="the checkpoint evaluated (None: unknown, before 0003)")
+    checkpoint_step = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the checkpoint evaluated (None: not known; an import without one)")
     eval_set = models.ForeignKey(EvalSet, on_delete=models.PROTECT, related_name="evaluations")
     eval_set_hash = models.CharField(max_length=64, help_text="the eval set's content hash, for comparability")
     section = models.CharField(max_length=64, blank=True, default="", help_text="only items of this section")

@@ -12,14 +12,14 @@ The upload is multipart:
 - `predictions` (NDJSON, with `evaluation`): one `{"id": <eval item id>, "output": <raw text>, "tokens"?,
   "latency_s"?, "stopped"?}` per item. Outputs are judged here, with this server's judges: a client's
   own `correct` flags are never trusted.
+- `archive` (tar or tar.gz, optional): the run's output folder (checkpoints/, run_config.json, …); every
+  member must be a regular file or folder inside it.
 
 The stored evaluation is `source: imported`: the outputs are the client's word, so it ranks only among
 imported evaluations and is never gate or model-version evidence (promoting the run queues a server
 evaluation of its checkpoint). Its slice is derived here from the item ids it answers: all items, the
 first N, all of one section or the first N of one section; anything else is refused (the items a
 prefix misses are named), and a `section` or `limit` the client sends must agree with the derived one.
-- `archive` (tar or tar.gz, optional): the run's output folder (checkpoints/, run_config.json, …); every
-  member must be a regular file or folder inside it.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='evaluation',
             name='checkpoint_step',
-            field=models.PositiveIntegerField(blank=True, help_text='the checkpoint evaluated (None: unknown, before 0003)', null=True),
+            field=models.PositiveIntegerField(blank=True, help_text='the checkpoint evaluated (None: not known; an import without one)', null=True),
         ),
         migrations.AddConstraint(
             model_name='evaluation',
