@@ -1,4 +1,5 @@
-"""Shared fixtures: personas (owner, curator, outsider, trainer, viewer, admin), API clients with keys."""
+"""Shared fixtures: personas (owner, curator, outsider, trainer, viewer, contractor, admin), API clients
+with keys."""
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -78,6 +79,24 @@ def trainer(db):
 @pytest.fixture
 def viewer(db):
     return _user("viewer", group="viewer", is_staff=True)
+
+
+# The write permissions of a trainer without any view-all permission: evaluates, checks, imports,
+# promotes and sweeps, but sees only what they created. The persona for whom everyone else's runs,
+# datasets, evaluations, baselines, models and sweeps are out of reach (404) on write endpoints.
+CONTRACTOR_PERMISSIONS = [("evaluations", "add_evaluation"), ("evaluations", "add_regressionbaseline"),
+                          ("evaluations", "add_regressioncheck"), ("runs", "add_trainingrun"), ("runs", "add_sweepjob"),
+                          ("registry", "add_registeredmodel"), ("registry", "add_modelversion")]
+
+
+@pytest.fixture
+def contractor(db):
+    from django.contrib.auth.models import Permission
+
+    user = _user("contractor")
+    for app_label, codename in CONTRACTOR_PERMISSIONS:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return User.objects.get(pk=user.pk)  # a fresh object: no stale permission cache
 
 
 @pytest.fixture

@@ -240,8 +240,12 @@ print(sorted(p.name for p in OUTPUT_DIR.iterdir()))
 # With a server configured, the run goes back through `POST /api/tunix/runs/import`: its config and the
 # dataset version it trained on (id and content hash: the server refuses a run trained on other bytes),
 # its metrics, its predictions (which the server judges again with its own judges) and its checkpoint.
-# It then appears on the leaderboard, can be promoted in the registry, and its lineage reaches back to
-# the traces and who approved them.
+#
+# What the server makes of it: these outputs are *this notebook's word*, so the evaluation is stored as
+# `imported`. It ranks only among imported evaluations (`/api/tunix/evaluations?source=imported`) and never
+# counts for a regression gate or a model version. Promoting the run in the registry loads the checkpoint
+# (a file that does not load is refused) and queues the server's own evaluation of it; its numbers then
+# rank with everything else. The run's lineage reaches back to the traces and who approved them.
 
 # %%
 import io
@@ -292,7 +296,13 @@ if PUSH_RESULTS and DATASET["id"]:
     with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 - the configured server
         imported = json.loads(response.read())
     (OUTPUT_DIR / "server_import.json").write_text(json.dumps(imported, indent=2) + "\n")
-    print(f"imported as run {imported['run']['id']}; server-judged answer accuracy "
-          f"{imported['evaluation']['primary_score']:.1%}")
+    evaluation = imported["evaluation"]
+    print(f"imported as run {imported['run']['id']}; these outputs judged by the server: answer accuracy "
+          f"{evaluation['primary_score']:.1%} on {evaluation['item_count']} items (source: {evaluation['source']})")
+    next_steps = imported.get("next") or {}
+    print(next_steps.get("note", ""))
+    for name in ("leaderboard", "evaluate", "promote"):
+        if name in next_steps:
+            print(f"  {name:<11} {SERVER_URL}{next_steps[name]}")
 else:
     print("no server configured (or the data was generated locally): results stay in", OUTPUT_DIR)

@@ -3,7 +3,8 @@
 Each eval item `{id, prompt, expected_answer, category, difficulty, section}` is rendered with the
 one chat renderer, generated greedily (KV cache), and judged with `training.judges`: answer
 accuracy (`answer_exact`), format compliance (`format_ok`) and the reasoning's arithmetic
-(`reasoning_checks`), overall and per category, section and difficulty, with a bootstrap interval.
+(`reasoning_checks`), overall and per category, section and difficulty, with Wilson and bootstrap
+intervals of the accuracy.
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ def _rates(predictions: list[dict]) -> dict:
 
 
 def summarize(predictions: list[dict]) -> dict:
-    """Rates overall and per category, section and difficulty, with a seeded 95 % bootstrap interval
-    of the answer accuracy (`answer_accuracy_ci`, see training.stats)."""
-    from training.stats import bootstrap_ci
+    """Rates overall and per category, section and difficulty, with 95 % intervals of the answer
+    accuracy: `answer_accuracy_ci` is the Wilson score interval (named by `answer_accuracy_ci_method`;
+    the one the leaderboard shows) and `answer_accuracy_bootstrap_ci` the seeded bootstrap beside it
+    (see training.stats)."""
+    from training.stats import bootstrap_ci, wilson_interval
 
     summary = _rates(predictions)
-    interval = bootstrap_ci([float(p["correct"]) for p in predictions])
+    correct = [float(p["correct"]) for p in predictions]
+    interval = wilson_interval(int(sum(correct)), len(correct))
+    bootstrap = bootstrap_ci(correct)
     summary["answer_accuracy_ci"] = list(interval) if interval else None
+    summary["answer_accuracy_ci_method"] = "wilson"
+    summary["answer_accuracy_bootstrap_ci"] = list(bootstrap) if bootstrap else None
     for key in GROUP_KEYS:
         groups: dict[str, list[dict]] = defaultdict(list)
         for prediction in predictions:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tunixrt.env import env_bool, env_float, env_int, env_list, env_str
+from tunixrt.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TUNIXRT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -271,8 +271,17 @@ REDIAI_TIMEOUT_S = env_int("REDIAI_TIMEOUT_S", 30, minimum=1)
 AUTO_EVAL_SET = env_str("AUTO_EVAL_SET", "eval-v1")
 AUTO_EVAL_LIMIT = env_int("AUTO_EVAL_LIMIT", 0, minimum=0)
 # Moving a model's `champion` alias needs the candidate's answer accuracy to be at most this much
-# below the current champion's on the same eval set (absolute; 0 = no worse).
+# below the current champion's on the same eval set (absolute; 0 = no worse). The gate reads these
+# three at check time, so a change takes effect on the next move.
 CHAMPION_TOLERANCE = env_float("CHAMPION_TOLERANCE", 0.0, minimum=0.0)
+# `point`: the point accuracies decide; `paired_ci`: the candidate passes only when the paired 95 %
+# interval of the per-item difference stays within the tolerance on the worse side.
+CHAMPION_DECISION = env_choice("CHAMPION_DECISION", "point", ("point", "paired_ci"))
+# Gate (and model version) evidence covers the whole eval set; > 0 accepts an evaluation of at least
+# this many items instead.
+CHAMPION_MIN_ITEMS = env_int("CHAMPION_MIN_ITEMS", 0, minimum=0)
+# Promoting an imported run loads its checkpoint in a fresh process first; it gives up after this long.
+CHECKPOINT_CHECK_TIMEOUT_S = env_int("CHECKPOINT_CHECK_TIMEOUT_S", 600, minimum=10)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,21 @@ from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 
+# Database keys are signed 64-bit (BigAutoField); a longer number is no key, not a 500 from the driver.
+MAX_KEY = 2**63 - 1
+
+
+def as_int(value, *, maximum: int = MAX_KEY) -> int | None:
+    """`value` as a non-negative integer when it is written with ASCII digits only, else None.
+
+    `str.isdigit()` is true for '²' and '١', which `int()` then refuses or reads as another number:
+    every client-supplied number in a path or header goes through here instead."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if number <= maximum else None
+
 
 def as_uuid(value) -> uuid.UUID | None:
     try:

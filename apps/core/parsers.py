@@ -11,6 +11,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 from apps.core.errors import Invalid, TooLarge
+from apps.core.lookups import as_int
 
 
 def view_body_limit(parser_context) -> int:
@@ -22,8 +23,9 @@ def view_body_limit(parser_context) -> int:
 def read_limited(stream, parser_context, limit: int) -> bytes:
     request = (parser_context or {}).get("request")
     declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"Request body is {int(declared)} bytes; the limit is {limit} bytes.")
+    size = as_int(declared) if declared else None
+    if size is not None and size > limit:
+        raise TooLarge(f"Request body is {size} bytes; the limit is {limit} bytes.")
     body = stream.read(limit + 1) if stream is not None else b""
     if len(body) > limit:
         raise TooLarge(f"Request body exceeds the limit of {limit} bytes.")

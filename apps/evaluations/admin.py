@@ -29,14 +29,14 @@ def _percent(value) -> str:
 
 @admin.register(Evaluation)
 class EvaluationAdmin(ReadOnlyAdmin):
-    list_display = ["short_id", "status", "eval_set", "run_link", "score", "interval", "items", "judge_key",
+    list_display = ["short_id", "status", "source", "eval_set", "run_link", "score", "interval", "items", "judge_key",
                     "finished_at"]
-    list_filter = ["status", "eval_set", "auto", "section"]
+    list_filter = ["status", "source", "eval_set", "auto", "section"]
     search_fields = ["=id", "=run__id"]
     list_select_related = ["eval_set"]
     show_full_result_count = False
     change_form_template = "admin/evaluations/evaluation/change_form.html"
-    fields = ["id", "status", "eval_set", "eval_set_hash", "run_link", "checkpoint_step", "section", "limit",
+    fields = ["id", "status", "source", "eval_set", "eval_set_hash", "run_link", "checkpoint_step", "section", "limit",
               "judges", "generation", "item_count", "progress_done", "score", "interval", "error_code", "error",
               "queued_at", "started_at", "finished_at", "attempt", "worker"]
     readonly_fields = fields
@@ -98,7 +98,8 @@ class EvaluationAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def leaderboard_view(self, request):
-        rows = list(selectors.leaderboard(user=request.user, filters={}).prefetch_related("run__model_versions__model")
+        rows = list(selectors.leaderboard(user=request.user, filters={"source": "all"})
+                    .prefetch_related("run__model_versions__model")
                     [:500])
         groups = []
         def comparable(e):
@@ -108,9 +109,10 @@ class EvaluationAdmin(ReadOnlyAdmin):
             members = list(members)
             chart = interval_chart([(f"#{e.rank} {(e.run.model if e.run else '?')} {str(e.pk)[:8]}", e.primary_score,
                                      e.ci_low, e.ci_high) for e in members[:25]],
-                                   title=f"answer accuracy on {key[0]}")
+                                   title=f"answer accuracy on {key[0]}" + (" (imported)" if key[5] == "imported"
+                                                                           else ""))
             groups.append({"eval_set": key[0], "judge_key": key[2], "section": key[3] or "all", "limit": key[4],
-                           "rows": members, "chart": chart})
+                           "source": key[5], "rows": members, "chart": chart})
         context = {**self.admin_site.each_context(request), "title": "Leaderboard", "groups": groups,
                    "opts": self.model._meta}
         return TemplateResponse(request, "admin/evaluations/evaluation/leaderboard.html", context)
@@ -175,9 +177,11 @@ class CheckInline(ReadOnlyInline):
 
 @admin.register(RegressionBaseline)
 class RegressionBaselineAdmin(ReadOnlyAdmin):
-    list_display = ["name", "metric", "eval_set", "tolerance", "tolerance_mode", "lower_is_better", "created_at"]
-    readonly_fields = ["name", "metric", "eval_set", "evaluation", "lower_is_better", "tolerance", "tolerance_mode",
-                       "created_by", "created_at"]
+    list_display = ["name", "kind", "metric", "eval_set", "tolerance", "tolerance_mode", "decision", "lower_is_better",
+                    "created_at"]
+    list_filter = ["kind"]
+    readonly_fields = ["name", "kind", "gate_scope", "metric", "eval_set", "evaluation", "lower_is_better", "tolerance",
+                       "tolerance_mode", "decision", "created_by", "created_at"]
     inlines = [CheckInline]
 
 
@@ -187,5 +191,6 @@ class RegressionCheckAdmin(ReadOnlyAdmin):
     list_filter = ["result", "baseline"]
     list_select_related = ["baseline"]
     readonly_fields = ["baseline", "evaluation", "result", "metric", "baseline_value", "current_value", "delta",
-                       "delta_pct", "paired_ci_low", "paired_ci_high", "paired_items", "details", "created_by",
+                       "delta_pct", "paired_ci_low", "paired_ci_high", "paired_items", "decision",
+                       "minimum_detectable_effect", "details", "created_by",
                        "created_at"]

@@ -6,6 +6,11 @@ background job (apps.core.models.Job) that generates an answer for every item fr
 of a run and scores it with versioned judges; one `Prediction` per item (unique, so a resumed job
 never stores an item twice). Metrics are computed from the stored predictions. Regression baselines
 name a metric of a source evaluation; every check against one is stored with its evidence.
+
+`source` says where the outputs came from: `server` (generated here from stored weights) or
+`imported` (reported by a client and judged here); imported evaluations rank only among themselves
+and are never evidence for a regression gate or a model version. Two evaluations are comparable only
+when their eval-set content, judges, slice (section, limit) and source are equal.
 """
 
 import uuid
@@ -13,7 +18,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import Job
+from apps.core.models import ACTIVE_JOB_STATUSES, Job
 from apps.runs.models import TrainingRun
 
 
@@ -59,10 +64,16 @@ class EvalItem(models.Model):
                 "category": self.category, "difficulty": self.difficulty, "section": self.section}
 
 
+class EvaluationSource(models.TextChoices):
+    SERVER = "server", "server: generated here from stored weights"
+    IMPORTED = "imported", "imported: outputs reported by a client, judged here"
+
+
 class Evaluation(Job):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations")
-    checkpoint_step = models.PositiveIntegerField(null=True, blank=True, help_text="None: the latest checkpoint")
+    checkpoint_step = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the checkpoint evaluated (None: not known; an import without one)")
     eval_set = models.ForeignKey(EvalSet, on_delete=models.PROTECT, related_name="evaluations")
     eval_set_hash = models.CharField(max_length=64, help_text="the eval set's content hash, for comparability")
     section = models.CharField(max_length=64, blank=True, default="", help_text="only items of this section")
@@ -77,6 +88,11 @@ class Evaluation(Job):
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
     auto = models.BooleanField(default=False, help_text="queued automatically when its run completed")
+    source = models.CharField(max_length=8, choices=EvaluationSource.choices, default=EvaluationSource.SERVER,
+                              db_index=True)
+    request_key = models.CharField(max_length=64, blank=True, default="",
+                                   help_text="sha256 of what was asked (run, step, eval set, slice, judges, "
+                                             "generation); one active evaluation per key")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="evaluations")
 
@@ -88,6 +104,14 @@ class Evaluation(Job):
             models.Index(fields=["run", "-queued_at"], name="eval_run_created"),
         ]
         permissions = [("cancel_evaluation", "Can cancel evaluations")]
+        constraints = [
+            *Job.Meta.constraints,
+            # Identical requests while one is queued, running or being retried return that one.
+            models.UniqueConstraint(fields=["request_key"], name="evaluation_one_active_per_request",
+                                    condition=models.Q(status__in=ACTIVE_JOB_STATUSES) & ~models.Q(request_key="")),
+            models.CheckConstraint(condition=models.Q(source__in=EvaluationSource.values),
+                                   name="evaluation_source_valid"),
+        ]
 
     def __str__(self):
         return f"{self.eval_set_id} on {self.run_id} [{self.status}]"
@@ -113,10 +137,27 @@ class Prediction(models.Model):
         indexes = [models.Index(fields=["evaluation", "correct"], name="prediction_eval_correct")]
 
 
+class BaselineKind(models.TextChoices):
+    USER = "user", "user: created through the API"
+    CHAMPION_GATE = "champion_gate", "champion gate: the system's, one per model alias and champion evaluation"
+
+
 class RegressionBaseline(models.Model):
+    """A metric of one evaluation that later evaluations are checked against.
+
+    `decision` `point` compares the point values; `paired_ci` passes only when the paired 95 % interval
+    of the per-item difference stays within the tolerance on the worse side (non-inferiority). The
+    champion gate's baselines are `champion_gate` rows keyed by `gate_scope` ("model:<id>:champion");
+    no API request can create or pick one, and their tolerance and decision are read from settings at
+    check time (CHAMPION_TOLERANCE, CHAMPION_DECISION)."""
+
     TOLERANCE_MODES = [("absolute", "absolute"), ("relative", "relative")]
+    DECISIONS = [("point", "point"), ("paired_ci", "paired_ci")]
 
     name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=16, choices=BaselineKind.choices, default=BaselineKind.USER, db_index=True)
+    gate_scope = models.CharField(max_length=120, blank=True, default="",
+                                  help_text="champion_gate only: which model alias the baseline guards")
     metric = models.CharField(max_length=200, help_text="a metrics key, e.g. answer_accuracy or "
                                                         "by_category.arithmetic.answer_accuracy")
     eval_set = models.ForeignKey(EvalSet, on_delete=models.PROTECT, related_name="baselines")
@@ -124,13 +165,24 @@ class RegressionBaseline(models.Model):
     lower_is_better = models.BooleanField(default=False)
     tolerance = models.FloatField(default=0.0)
     tolerance_mode = models.CharField(max_length=8, choices=TOLERANCE_MODES, default="absolute")
+    decision = models.CharField(max_length=9, choices=DECISIONS, default="point")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=models.Q(tolerance__gte=0), name="baseline_tolerance_gte_0")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tolerance__gte=0), name="baseline_tolerance_gte_0"),
+            models.CheckConstraint(condition=models.Q(decision__in=["point", "paired_ci"]),
+                                   name="baseline_decision_valid"),
+            # A gate baseline always names its scope; a user's never does.
+            models.CheckConstraint(condition=models.Q(kind=BaselineKind.USER, gate_scope="")
+                                   | (models.Q(kind=BaselineKind.CHAMPION_GATE) & ~models.Q(gate_scope="")),
+                                   name="baseline_gate_scope_iff_gate"),
+            models.UniqueConstraint(fields=["gate_scope", "evaluation"], name="baseline_one_gate_per_evaluation",
+                                    condition=models.Q(kind=BaselineKind.CHAMPION_GATE)),
+        ]
 
     def __str__(self):
         return self.name
@@ -148,6 +200,9 @@ class RegressionCheck(models.Model):
     paired_ci_low = models.FloatField(null=True)
     paired_ci_high = models.FloatField(null=True)
     paired_items = models.PositiveIntegerField(default=0)
+    decision = models.CharField(max_length=9, default="point", help_text="point or paired_ci: what decided it")
+    minimum_detectable_effect = models.FloatField(null=True, help_text="the smallest true difference this many "
+                                                                        "paired items detect with 80 % power")
     details = models.JSONField(default=dict)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")

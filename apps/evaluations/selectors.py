@@ -3,26 +3,38 @@ predictions with filters, and the per-item values a regression check pairs."""
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet, Window
+from django.conf import settings
+from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import Rank
 
 from apps.core.errors import NotFound
 from apps.core.lookups import get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
-from apps.evaluations.models import Evaluation, Prediction
+from apps.evaluations.models import Evaluation, EvaluationSource, Prediction, RegressionBaseline
 from training.evaluate import summarize
 
 VIEW_ALL_PERMISSION = "evaluations.view_evaluation"
-# A leaderboard ranks evaluations together only when all of these are equal: the same eval-set
-# content, the same judges at the same versions, and the same slice of items.
-COMPARABLE = ("eval_set_hash", "judge_key", "section", "limit")
+BASELINE_VIEW_ALL_PERMISSION = "evaluations.view_regressionbaseline"
+# Two evaluations are compared (ranked together, checked against each other) only when all of these
+# are equal: the same eval-set content, the same judges at the same versions, the same slice of items,
+# and the same source (outputs generated here, or reported by a client).
+COMPARABLE = ("eval_set_hash", "judge_key", "section", "limit", "source")
+COMPARABLE_WORDS = {"eval_set_hash": "eval-set content", "judge_key": "judges", "section": "section",
+                    "limit": "item limit", "source": "source"}
+LEADERBOARD_SOURCES = ("server", "imported", "all")
 PER_ITEM_FIELD = {"answer_accuracy": "correct", "format_compliance": "format_ok",
                   "reasoning_check_rate": "reasoning_ok"}
 
 
 def evaluations_visible_to(user) -> QuerySet[Evaluation]:
     return visible_to(user, Evaluation.objects.all(), view_all_permission=VIEW_ALL_PERMISSION)
+
+
+def baselines_visible_to(user) -> QuerySet[RegressionBaseline]:
+    """Trainers, viewers and superusers see every baseline; anyone else only the ones they created (a
+    baseline shows another user's evaluation id and score)."""
+    return visible_to(user, RegressionBaseline.objects.all(), view_all_permission=BASELINE_VIEW_ALL_PERMISSION)
 
 
 def evaluation_get(*, user, evaluation_id) -> Evaluation:
@@ -61,6 +73,42 @@ def evaluation_metrics(evaluation: Evaluation) -> dict:
     return metrics
 
 
+def comparable_differences(baseline: Evaluation, evaluation: Evaluation) -> dict:
+    """{field: {"baseline": …, "evaluation": …}} for every COMPARABLE field in which they differ."""
+    return {key: {"baseline": getattr(baseline, key), "evaluation": getattr(evaluation, key)}
+            for key in COMPARABLE if getattr(baseline, key) != getattr(evaluation, key)}
+
+
+def describe_differences(differences: dict) -> str:
+    """`item limit: all items vs 10; source: server vs imported` for a 409's message."""
+    def shown(key, value):
+        if key == "limit":
+            return "all items" if value is None else f"the first {value}"
+        if key == "section":
+            return value or "all sections"
+        return value[:12] if key == "eval_set_hash" else value
+
+    return "; ".join(f"{COMPARABLE_WORDS[key]}: {shown(key, pair['baseline'])} (baseline) vs "
+                     f"{shown(key, pair['evaluation'])}" for key, pair in differences.items())
+
+
+def comparable_to(evaluation: Evaluation) -> dict:
+    """Filter kwargs selecting the evaluations comparable to `evaluation`."""
+    return {key: getattr(evaluation, key) for key in COMPARABLE}
+
+
+def weights_evidence(*, run_id, checkpoint_step) -> QuerySet[Evaluation]:
+    """Completed server evaluations of one checkpoint that may stand for its weights (a model version's
+    metrics, the champion gate), newest first: generated here, on the whole eval set (or, with
+    CHAMPION_MIN_ITEMS > 0, at least that many items). Imported outputs and small slices never count."""
+    enough = Q(section="", limit__isnull=True)
+    if settings.CHAMPION_MIN_ITEMS:
+        enough |= Q(item_count__gte=settings.CHAMPION_MIN_ITEMS)
+    return (Evaluation.objects.filter(run_id=run_id, checkpoint_step=checkpoint_step, status=JobStatus.COMPLETED,
+                                      source=EvaluationSource.SERVER).filter(enough)
+            .select_related("eval_set").order_by("-finished_at", "-queued_at"))
+
+
 def metric_value(metrics: dict, path: str) -> float | None:
     """A number from metrics by dotted path (`answer_accuracy`, `by_category.arithmetic.answer_accuracy`)."""
     value = metrics
@@ -92,9 +140,16 @@ def paired_item_values(baseline: Evaluation, current: Evaluation, metric: str):
 
 
 def leaderboard(*, user, filters: dict) -> QuerySet[Evaluation]:
-    """Completed evaluations, each ranked only among comparable ones (COMPARABLE), best first."""
+    """Completed evaluations, each ranked only among comparable ones (COMPARABLE), best first.
+
+    Imported evaluations (outputs a client reported) are left out unless `source` asks for them
+    (`imported`, or `all`); even then they rank only among imported ones, since `source` is part of
+    COMPARABLE."""
     evaluations = (evaluations_visible_to(user).filter(status=JobStatus.COMPLETED, primary_score__isnull=False)
                    .select_related("run", "eval_set"))
+    source = filters.get("source") or EvaluationSource.SERVER
+    if source != "all":
+        evaluations = evaluations.filter(source=source)
     if filters.get("eval_set"):
         evaluations = evaluations.filter(eval_set_id=filters["eval_set"])
     if filters.get("dataset"):

@@ -1,5 +1,5 @@
-"""Evaluation writes: loading eval sets, requesting evaluations (by hand or when a run completes),
-and regression baselines and checks.
+"""Evaluation writes: loading eval sets, requesting evaluations (by hand or when a run completes).
+Regression baselines and checks are in apps.evaluations.regression.
 
 A request is validated completely before anything is stored (the run has completed, the eval set,
 section, limit, judges, checkpoint and generation settings exist and fit), then the evaluation is
@@ -8,25 +8,24 @@ stored `queued` and its task is sent after the commit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.core.errors import Conflict, Invalid
 from apps.core.jobs import job_cancel, job_dispatch
-from apps.core.lookups import as_uuid
-from apps.core.models import JobStatus
+from apps.core.models import ACTIVE_JOB_STATUSES, JobStatus
 from apps.core.notify import notify
 from apps.evaluations import judges as judge_registry
-from apps.evaluations.models import EvalItem, EvalSet, Evaluation, RegressionBaseline, RegressionCheck
-from apps.evaluations.selectors import metric_value, paired_item_values
+from apps.evaluations.models import EvalItem, EvalSet, Evaluation, EvaluationSource
 from apps.evaluations.signals import evaluation_finished
-from apps.runs.models import RunArtifact, TrainingRun
+from apps.runs.models import TrainingRun
+from apps.runs.selectors import run_checkpoint_steps
 from training.run_files import file_sha256
-from training.stats import paired_bootstrap_ci
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,42 @@ def eval_set_load(*, folder: Path) -> tuple[EvalSet, str]:
 # --- evaluations ---------------------------------------------------------------------------------
 
 def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False) -> Evaluation:
-    """Validate an evaluation request for a completed run and queue it."""
+    """Validate an evaluation request for a completed run and queue it (or return the identical one
+    already queued or running)."""
+    return evaluation_request_or_existing(run=run, data=data, user=user, auto=auto)[0]
+
+
+def evaluation_request_or_existing(*, run: TrainingRun, data, user=None, auto: bool = False
+                                   ) -> tuple[Evaluation, bool]:
+    """(evaluation, created): a new queued evaluation, or the identical one (same run, checkpoint step,
+    eval set, slice, judges and generation settings) that is already queued, running or being retried.
+
+    Concurrent identical requests race on a partial unique index over `request_key`: one insert wins,
+    the others wait for its commit, fail, and return the winner."""
+    fields = _evaluation_fields(run, data)
+    for _ in range(3):
+        existing = Evaluation.objects.filter(request_key=fields["request_key"],
+                                             status__in=ACTIVE_JOB_STATUSES).first()
+        if existing is not None:
+            if auto and not existing.auto:  # a sweep trial waits for its run's auto evaluation
+                Evaluation.objects.filter(pk=existing.pk).update(auto=True)
+                existing.auto = True
+            return existing, False
+        try:
+            with transaction.atomic():
+                evaluation = Evaluation.objects.create(
+                    **fields, auto=auto, created_by=user if user is not None and user.is_authenticated else None)
+                job_dispatch(Evaluation, evaluation.pk)
+            return evaluation, True
+        except IntegrityError:
+            continue  # an identical request committed first: return it on the next pass
+    raise Conflict("An identical evaluation was requested at the same moment; retry.", code="request_race")
+
+
+def _evaluation_fields(run: TrainingRun, data) -> dict:
+    """Everything an evaluation row is created with, from a validated request; the checkpoint step is
+    resolved (default: the run's latest) and a limit covering the whole slice is no limit, so equal
+    requests get equal keys."""
     if not isinstance(data, dict):
         raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
@@ -88,19 +122,27 @@ def evaluation_request(*, run: TrainingRun, data, user=None, auto: bool = False)
         errors.update(exc.detail)
     if errors:
         raise Invalid(errors)
-    _check_run(run, checkpoint_step)
+    checkpoint_step = _check_run(run, checkpoint_step)
     items = eval_set.items.filter(section=section) if section else eval_set.items.all()
-    count = min(items.count(), limit) if limit else items.count()
-    with transaction.atomic():
-        evaluation = Evaluation.objects.create(
-            run=run, checkpoint_step=checkpoint_step, eval_set=eval_set, eval_set_hash=eval_set.content_hash,
-            section=section or "", limit=limit, judges=judges, judge_key=judge_registry.judge_key(judges),
-            generation={"max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0, "batch_size": batch_size},
-            item_count=count, progress_total=count, auto=auto,
-            created_by=user if user is not None and user.is_authenticated else None,
-        )
-        job_dispatch(Evaluation, evaluation.pk)
-    return evaluation
+    available = items.count()
+    if limit is not None and limit >= available:
+        limit = None
+    count = limit or available
+    fields = {"run": run, "checkpoint_step": checkpoint_step, "eval_set": eval_set,
+              "eval_set_hash": eval_set.content_hash, "section": section or "", "limit": limit, "judges": judges,
+              "judge_key": judge_registry.judge_key(judges), "item_count": count, "progress_total": count,
+              "generation": {"max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0,
+                             "batch_size": batch_size},
+              "source": EvaluationSource.SERVER}
+    return {**fields, "request_key": _request_key(fields)}
+
+
+def _request_key(fields: dict) -> str:
+    identity = {"run": str(fields["run"].pk), "checkpoint_step": fields["checkpoint_step"],
+                "eval_set": fields["eval_set"].pk, "eval_set_hash": fields["eval_set_hash"],
+                "section": fields["section"], "limit": fields["limit"], "judge_key": fields["judge_key"],
+                "generation": fields["generation"]}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _eval_set(value, errors: dict) -> EvalSet | None:
@@ -133,16 +175,20 @@ def _bounded(data: dict, key: str, low: int, high: int | None, errors: dict) -> 
     return value
 
 
-def _check_run(run: TrainingRun, checkpoint_step: int | None) -> None:
+def _check_run(run: TrainingRun, checkpoint_step: int | None) -> int:
+    """The checkpoint step to evaluate: the one asked for, or the run's latest."""
     if run.status != JobStatus.COMPLETED:
         raise Conflict(f"Run {run.pk} is {run.status}; only a completed run can be evaluated.",
                        code="run_not_completed", extra={"status": run.status})
-    if checkpoint_step is not None and not RunArtifact.objects.filter(
-            run=run, name__startswith=f"checkpoints/{checkpoint_step}/").exists():
-        steps = sorted({int(name.split("/")[1]) for name in RunArtifact.objects.filter(
-            run=run, kind="checkpoint").values_list("name", flat=True)})
+    steps = run_checkpoint_steps(run)
+    if not steps:
+        raise Conflict(f"Run {run.pk} kept no checkpoint to evaluate.", code="no_checkpoint")
+    if checkpoint_step is None:
+        return steps[-1]
+    if checkpoint_step not in steps:
         raise Invalid({"checkpoint_step": [f"Run {run.pk} kept no checkpoint at step {checkpoint_step}; "
                                            f"it has {steps}."]})
+    return checkpoint_step
 
 
 def enqueue_evaluation(evaluation_id) -> None:
@@ -196,119 +242,3 @@ def evaluation_auto_request(*, run: TrainingRun) -> Evaluation:
     if limit:
         request["limit"] = limit
     return evaluation_request(run=run, data=request, user=run.created_by, auto=True)
-
-
-# --- regression ----------------------------------------------------------------------------------
-
-BASELINE_KEYS = ("name", "metric", "evaluation_id", "lower_is_better", "tolerance", "tolerance_mode")
-
-
-def baseline_create(*, data, user=None) -> RegressionBaseline:
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(BASELINE_KEYS)}."]
-              for key in sorted(set(data) - set(BASELINE_KEYS), key=str)}
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        errors["name"] = ["Give a name of 1 to 120 characters."]
-    elif RegressionBaseline.objects.filter(name=name).exists():
-        errors["name"] = [f"A baseline named {name!r} exists; baselines are immutable, use another name."]
-    evaluation = _completed_evaluation(data.get("evaluation_id"), errors)
-    metric = data.get("metric", "answer_accuracy")
-    if not isinstance(metric, str) or (evaluation is not None and metric_value(evaluation.metrics, metric) is None):
-        errors["metric"] = [f"The evaluation has no numeric metric {metric!r} (e.g. answer_accuracy, "
-                            "format_compliance, by_category.<name>.answer_accuracy)."]
-    tolerance = data.get("tolerance", 0.0)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
-        errors["tolerance"] = ["Must be a number >= 0."]
-    mode = data.get("tolerance_mode", "absolute")
-    if mode not in ("absolute", "relative"):
-        errors["tolerance_mode"] = ["Must be 'absolute' or 'relative'."]
-    lower_is_better = data.get("lower_is_better", False)
-    if not isinstance(lower_is_better, bool):
-        errors["lower_is_better"] = ["Must be true or false."]
-    if errors:
-        raise Invalid(errors)
-    return RegressionBaseline.objects.create(
-        name=name, metric=metric, eval_set=evaluation.eval_set, evaluation=evaluation,
-        lower_is_better=lower_is_better, tolerance=float(tolerance), tolerance_mode=mode,
-        created_by=user if user is not None and user.is_authenticated else None)
-
-
-def _completed_evaluation(evaluation_id, errors: dict, key: str = "evaluation_id") -> Evaluation | None:
-    evaluation = Evaluation.objects.filter(pk=evaluation_id).select_related("eval_set").first() \
-        if as_uuid(evaluation_id) else None
-    if evaluation is None:
-        errors[key] = [f"No evaluation {evaluation_id!r}."]
-        return None
-    if evaluation.status != JobStatus.COMPLETED:
-        errors[key] = [f"Evaluation {evaluation.pk} is {evaluation.status}, not completed."]
-        return None
-    return evaluation
-
-
-
-def regression_check(*, baseline: RegressionBaseline, evaluation: Evaluation, user=None) -> RegressionCheck:
-    """Compare `evaluation` with the baseline's evaluation on the baseline's metric; stored, with the
-    paired bootstrap interval of the per-item difference when both scored the same items."""
-    errors: dict = {}
-    if evaluation.status != JobStatus.COMPLETED:
-        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} is {evaluation.status}, not completed."]
-    elif evaluation.eval_set_hash != baseline.evaluation.eval_set_hash:
-        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} ran on other eval-set content than the baseline "
-                                   f"({evaluation.eval_set_id}); the scores are not comparable."]
-    elif metric_value(evaluation.metrics, baseline.metric) is None:
-        errors["evaluation_id"] = [f"Evaluation {evaluation.pk} has no metric {baseline.metric!r}."]
-    if errors:
-        raise Invalid(errors)
-    base_value = metric_value(baseline.evaluation.metrics, baseline.metric)
-    current = metric_value(evaluation.metrics, baseline.metric)
-    delta = current - base_value
-    worse_by = delta if baseline.lower_is_better else -delta
-    allowed = baseline.tolerance * (abs(base_value) if baseline.tolerance_mode == "relative" else 1.0)
-    paired = paired_item_values(baseline.evaluation, evaluation, baseline.metric)
-    interval = paired_bootstrap_ci(paired[0], paired[1]) if paired and paired[0] else None
-    return RegressionCheck.objects.create(
-        baseline=baseline, evaluation=evaluation, metric=baseline.metric,
-        result="fail" if worse_by > allowed + 1e-12 else "pass", baseline_value=base_value, current_value=current,
-        delta=delta, delta_pct=(delta / base_value * 100) if base_value else None,
-        paired_ci_low=interval[0] if interval else None, paired_ci_high=interval[1] if interval else None,
-        paired_items=len(paired[0]) if paired else 0,
-        details={"allowed_regression": allowed, "worse_by": worse_by, "lower_is_better": baseline.lower_is_better,
-                 "tolerance": baseline.tolerance, "tolerance_mode": baseline.tolerance_mode,
-                 "baseline_evaluation": str(baseline.evaluation_id)},
-        created_by=user if user is not None and user.is_authenticated else None)
-
-
-def regression_check_request(*, data, user=None) -> RegressionCheck:
-    """`{"baseline": name, "evaluation_id": …}` or `{"baseline": name, "run_id": …}` (the run's latest
-    completed evaluation on the baseline's eval set) → a stored check."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: ["Unknown field; allowed: baseline, evaluation_id, run_id."]
-              for key in sorted(set(data) - {"baseline", "evaluation_id", "run_id"}, key=str)}
-    baseline = RegressionBaseline.objects.select_related("evaluation").filter(name=data.get("baseline")).first() \
-        if isinstance(data.get("baseline"), str) else None
-    if baseline is None:
-        errors["baseline"] = [f"No regression baseline named {data.get('baseline')!r}."]
-    if ("evaluation_id" in data) == ("run_id" in data):
-        errors["evaluation_id"] = ["Give exactly one of evaluation_id or run_id."]
-    if errors:
-        raise Invalid(errors)
-    evaluation = _evaluation_to_check(data, baseline, errors)
-    if errors:
-        raise Invalid(errors)
-    return regression_check(baseline=baseline, evaluation=evaluation, user=user)
-
-
-def _evaluation_to_check(data: dict, baseline: RegressionBaseline, errors: dict) -> Evaluation | None:
-    if "evaluation_id" in data:
-        return _completed_evaluation(data["evaluation_id"], errors)
-    if not as_uuid(data["run_id"]):
-        errors["run_id"] = [f"No run {data['run_id']!r}."]
-        return None
-    evaluation = (Evaluation.objects.filter(run_id=data["run_id"], eval_set=baseline.eval_set,
-                                            status=JobStatus.COMPLETED).order_by("-finished_at").first())
-    if evaluation is None:
-        errors["run_id"] = [f"Run {data['run_id']} has no completed evaluation on {baseline.eval_set_id}."]
-    return evaluation

@@ -14,6 +14,12 @@ The upload is multipart:
   own `correct` flags are never trusted.
 - `archive` (tar or tar.gz, optional): the run's output folder (checkpoints/, run_config.json, …); every
   member must be a regular file or folder inside it.
+
+The stored evaluation is `source: imported`: the outputs are the client's word, so it ranks only among
+imported evaluations and is never gate or model-version evidence (promoting the run queues a server
+evaluation of its checkpoint). Its slice is derived here from the item ids it answers: all items, the
+first N, all of one section or the first N of one section; anything else is refused (the items a
+prefix misses are named), and a `section` or `limit` the client sends must agree with the derived one.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import Invalid
+from apps.core.errors import Invalid, NotFound
 from apps.datasets.models import DatasetVersion
+from apps.datasets.selectors import datasets_visible_to
 from apps.evaluations import judges as judge_registry
-from apps.evaluations.models import EvalSet, Evaluation, Prediction
+from apps.evaluations.models import EvalSet, Evaluation, EvaluationSource, Prediction
 from apps.evaluations.selectors import evaluation_metrics
 from apps.runs.models import RunMetric, TrainingRun
+from apps.runs.selectors import run_checkpoint_steps
 from apps.runs.storage import RunPaths, record_artifacts
 from training.config import ConfigError, TrainConfig
 from training.evaluate import judge
@@ -42,23 +50,25 @@ RUN_KEYS = ("dataset_id", "dataset_content_hash", "config", "steps_completed", "
             "device", "timings", "tokens_per_s")
 PART_NAMES = ("run", "metrics", "evaluation", "predictions", "archive")
 METRIC_KEYS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
+EVALUATION_KEYS = ("eval_set", "section", "limit", "generation")
 
 
 def run_import(*, parts: dict, user=None) -> tuple[TrainingRun, Evaluation | None]:
     errors: dict = {f"{name}": ["Unknown part; send run, metrics, evaluation, predictions, archive."]
                     for name in sorted(set(parts) - set(PART_NAMES))}
     run_data = _json_part(parts, "run", errors, required=True)
-    dataset, config = _run_fields(run_data, errors) if isinstance(run_data, dict) else (None, None)
+    dataset, config = _run_fields(run_data, errors, user) if isinstance(run_data, dict) else (None, None)
     metrics = _metrics(_lines(parts, "metrics", errors), errors)
     evaluation_data = _json_part(parts, "evaluation", errors, required=False)
     eval_set, items = _evaluation(evaluation_data, parts, errors)
     predictions = _predictions(_lines(parts, "predictions", errors), items, errors) if eval_set else []
+    evaluation_slice = _slice(eval_set, evaluation_data, predictions, errors) if predictions else None
     archive = parts.get("archive")
     members = _archive_members(archive, errors) if archive is not None else []
     if errors:
         raise Invalid(errors)
-    return _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data or {}, predictions, archive,
-                  members)
+    return _store(user, dataset, config, run_data, metrics, eval_set, {**(evaluation_data or {}), **(
+        evaluation_slice or {})}, predictions, archive, members)
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -101,14 +111,11 @@ def _lines(parts, name, errors) -> list[dict]:
     return rows
 
 
-def _run_fields(data: dict, errors: dict):
+def _run_fields(data: dict, errors: dict, user=None):
     for key in sorted(set(data) - set(RUN_KEYS), key=str):
         errors[f"run.{key}"] = [f"Unknown field; allowed: {', '.join(RUN_KEYS)}."]
-    dataset = DatasetVersion.objects.defer("manifest").filter(pk=data.get("dataset_id")).first() \
-        if isinstance(data.get("dataset_id"), str) else None
-    if dataset is None:
-        errors["run.dataset_id"] = [f"No dataset version {data.get('dataset_id')!r}."]
-    elif data.get("dataset_content_hash") != dataset.content_hash:
+    dataset = _dataset(data.get("dataset_id"), user)
+    if data.get("dataset_content_hash") != dataset.content_hash:
         errors["run.dataset_content_hash"] = [f"{dataset.pk} has content hash {dataset.content_hash}; the run says "
                                               f"{data.get('dataset_content_hash')!r}: it trained on other data."]
     config = None
@@ -122,6 +129,16 @@ def _run_fields(data: dict, errors: dict):
     if data.get("final_loss") is not None and not _number(data["final_loss"]):
         errors["run.final_loss"] = ["Must be a number."]
     return dataset, config
+
+
+def _dataset(dataset_id, user) -> DatasetVersion:
+    """The dataset version the run trained on, if the importer may see it: an unknown one and one out of
+    reach are the same 404 (a run may not claim data its importer cannot read)."""
+    versions = datasets_visible_to(user) if user is not None else DatasetVersion.objects.all()
+    dataset = versions.defer("manifest").filter(pk=dataset_id).first() if isinstance(dataset_id, str) else None
+    if dataset is None:
+        raise NotFound(f"No dataset version {dataset_id!r}.", extra={"field": "run.dataset_id"})
+    return dataset
 
 
 def _number(value) -> bool:
@@ -155,9 +172,13 @@ def _evaluation(data, parts, errors):
         return None, {}
     eval_set = EvalSet.objects.filter(pk=data.get("eval_set")).first() if isinstance(data.get("eval_set"), str) \
         else None
+    for key in sorted(set(data) - set(EVALUATION_KEYS), key=str):
+        errors[f"evaluation.{key}"] = [f"Unknown field; allowed: {', '.join(EVALUATION_KEYS)}."]
     if eval_set is None:
         errors["evaluation.eval_set"] = [f"No eval set {data.get('eval_set')!r}."]
         return None, {}
+    if "generation" in data and not isinstance(data["generation"], dict):
+        errors["evaluation.generation"] = ["Must be a JSON object (the generation settings used)."]
     if "predictions" not in parts:
         errors["predictions"] = ["Send the predictions (NDJSON) of the evaluation."]
     return eval_set, {item.item_id: item for item in eval_set.items.all()}
@@ -178,7 +199,44 @@ def _predictions(rows: list[dict], items: dict, errors: dict) -> list[tuple]:
             predictions.append((items[item_id], row))
     if not predictions and rows:
         errors.setdefault("predictions", ["No usable prediction."])
+    elif not rows:
+        errors.setdefault("predictions", ["Send at least one prediction."])
     return predictions
+
+
+def _slice(eval_set, data: dict, predictions: list[tuple], errors: dict) -> dict | None:
+    """{"section", "limit"} of the items the predictions answer, as a server evaluation of that slice
+    would store it; None (and an error naming the gap) when they answer no slice."""
+    covered = {item.pk for item, _ in predictions}
+    ordered = list(eval_set.items.order_by("position").values_list("pk", "item_id", "section"))
+    candidates = [("", ordered)] + [(section, [row for row in ordered if row[2] == section])
+                                    for section in sorted({row[2] for row in ordered} - {""})]
+    for section, items in candidates:
+        if {pk for pk, _, _ in items[:len(covered)]} == covered:
+            derived = {"section": section, "limit": len(covered) if len(covered) < len(items) else None}
+            _agrees(data, derived, len(items), errors)
+            return derived
+    missing = [item_id for pk, item_id, _ in ordered[:len(covered)] if pk not in covered]
+    errors["predictions"] = [f"The {len(covered)} answered items are no slice of {eval_set.pk} (all items, the first "
+                             f"N, or the first N of one section), so no server evaluation could be compared with "
+                             f"them; the first {len(covered)} items also hold {', '.join(missing[:5])}"
+                             + (" …" if len(missing) > 5 else "") + "."]
+    return None
+
+
+def _agrees(data: dict, derived: dict, slice_size: int, errors: dict) -> None:
+    """A `section` or `limit` the client states must be what its predictions cover."""
+    section, limit = data.get("section"), data.get("limit")
+    if section not in (None, "") and section != derived["section"]:
+        errors["evaluation.section"] = [f"The predictions answer section {derived['section'] or '(all)'!r}, "
+                                        f"not {section!r}."]
+    if limit is None:
+        return
+    stated = (limit if limit < slice_size else None) if type(limit) is int and limit >= 1 else "invalid"
+    if stated != derived["limit"]:
+        covered = "all" if derived["limit"] is None else f"the first {derived['limit']}"
+        errors["evaluation.limit"] = [f"The predictions answer {covered} of the slice's {slice_size} items, "
+                                      f"not a limit of {limit!r}."]
 
 
 def _archive_members(upload, errors: dict) -> list[tarfile.TarInfo]:
@@ -219,12 +277,12 @@ def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, 
             for metric in metrics:
                 metric.run = run
             RunMetric.objects.bulk_create(metrics, batch_size=1000)
-            evaluation = _store_evaluation(run, eval_set, evaluation_data, predictions, user) if eval_set else None
             if archive is not None:
                 target = RunPaths.of(run).out
                 target.parent.mkdir(parents=True, exist_ok=True)
                 staging.rename(target)
                 record_artifacts(run, RunPaths.of(run))
+            evaluation = _store_evaluation(run, eval_set, evaluation_data, predictions, user) if eval_set else None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -246,11 +304,15 @@ def _extract(archive, members, staging: Path) -> None:
 
 
 def _store_evaluation(run, eval_set, data, predictions, user) -> Evaluation:
+    """The client's outputs judged here, stored `imported` with the slice derived from its items (the
+    checkpoint step is the archive's latest, if it sent one: which weights it says it evaluated)."""
     judge_set = judge_registry.judge_set(None)
     now = timezone.now()
+    steps = run_checkpoint_steps(run)
     evaluation = Evaluation.objects.create(
-        run=run, eval_set=eval_set, eval_set_hash=eval_set.content_hash, section=data.get("section") or "",
-        limit=data.get("limit") if type(data.get("limit")) is int else None, judges=judge_set,
+        run=run, eval_set=eval_set, eval_set_hash=eval_set.content_hash, section=data["section"],
+        limit=data["limit"], judges=judge_set, source=EvaluationSource.IMPORTED,
+        checkpoint_step=steps[-1] if steps else None,
         judge_key=judge_registry.judge_key(judge_set), generation=data.get("generation") or {},
         item_count=len(predictions), progress_done=len(predictions), progress_total=len(predictions),
         status="completed", attempt=1, worker="import", started_at=now, finished_at=now,

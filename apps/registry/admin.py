@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.admin_extensions import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.lookups import as_int
 from apps.registry import selectors
 from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
@@ -71,8 +72,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     def lineage_view(self, request, version_id):
         version = selectors.version_get(user=request.user, version_id=version_id)
-        offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
-        lineage = selectors.version_lineage(version, trace_offset=offset, trace_limit=50)
+        offset = as_int(request.GET.get("offset", ""), maximum=10**9) or 0
+        lineage = selectors.version_lineage(version, user=request.user, trace_offset=offset, trace_limit=50)
         shown = len(lineage["traces"]["results"])
         context = {**self.admin_site.each_context(request), "title": f"Lineage of {version}", "version": version,
                    "lineage": lineage, "opts": self.model._meta, "next_offset": offset + 50,

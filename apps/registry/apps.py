@@ -8,9 +8,9 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from apps.evaluations.signals import evaluation_finished
-        from apps.registry import services
+        from apps.registry import evidence
 
         def refresh(sender, evaluation_id, status, **kwargs):
-            services.model_version_refresh_metrics(evaluation_id=evaluation_id, status=status)
+            evidence.model_version_refresh_metrics(evaluation_id=evaluation_id, status=status)
 
         evaluation_finished.connect(refresh, dispatch_uid="registry-refresh-metrics", weak=False)

@@ -7,6 +7,7 @@ is frozen at promotion; `metrics` follow the run's latest evaluation. An alias p
 every move is an `AliasEvent` with its evidence (a regression check, or a superuser's forced reason).
 """
 
+import re
 import uuid
 
 from django.conf import settings
@@ -15,6 +16,9 @@ from django.db import models
 from apps.datasets.models import DatasetVersion
 from apps.evaluations.models import Evaluation, RegressionCheck
 from apps.runs.models import TrainingRun
+
+# A model's name: what `/api/models/{name}` routes match (a numeric ref is the id instead).
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,119}")
 
 
 class RegisteredModel(models.Model):

@@ -13,15 +13,17 @@ from collections import defaultdict
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
-from apps.core.lookups import get_by_uuid
+from apps.core.lookups import as_int, get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
-from apps.datasets.models import DatasetItem, DatasetVersion
-from apps.evaluations.models import Evaluation
-from apps.registry.models import AliasEvent, ModelVersion, RegisteredModel
+from apps.datasets.models import DatasetItem
+from apps.datasets.selectors import datasets_visible_to
+from apps.evaluations.selectors import evaluations_visible_to
+from apps.registry.models import NAME_RE, AliasEvent, ModelVersion, RegisteredModel
 from apps.runs.selectors import runs_visible_to
 from apps.traces.models import CurationEvent
-from apps.traces.selectors import trace_get
+from apps.traces.selectors import VIEW_ALL_PERMISSION as TRACE_VIEW_ALL_PERMISSION
+from apps.traces.selectors import trace_get, traces_visible_to
 
 VIEW_ALL_PERMISSION = "registry.view_registeredmodel"
 LINEAGE_LIST_LIMIT = 200
@@ -32,9 +34,15 @@ def models_visible_to(user) -> QuerySet[RegisteredModel]:
 
 
 def model_get(*, user, model_ref) -> RegisteredModel:
-    """By numeric id or by name."""
+    """By numeric id (ASCII digits) or by name; anything else is no model (404), never a 500."""
     models = models_visible_to(user)
-    model = (models.filter(pk=int(model_ref)) if str(model_ref).isdigit() else models.filter(name=model_ref)).first()
+    number = as_int(model_ref)
+    if number is not None:
+        model = models.filter(pk=number).first()
+    elif isinstance(model_ref, str) and NAME_RE.fullmatch(model_ref):
+        model = models.filter(name=model_ref).first()
+    else:
+        model = None
     if model is None:
         raise NotFound(f"No model {model_ref!r}.")
     return model
@@ -54,14 +62,21 @@ def alias_history(model: RegisteredModel) -> QuerySet[AliasEvent]:
             .order_by("-at", "-id"))
 
 
-def version_lineage(version: ModelVersion, *, trace_offset: int = 0, trace_limit: int = 50) -> dict:
+def version_lineage(version: ModelVersion, *, user, trace_offset: int = 0, trace_limit: int = 50) -> dict:
     """The version's provenance down to a page of the exact traces it was trained on, with their
-    curation events (7 queries)."""
+    curation events (7 queries, and the caller's permissions). Only what `user` may see is listed:
+    the dataset's details, its traces (a contributor sees their own) and the run's evaluations."""
     run = version.source_run
-    dataset = DatasetVersion.objects.defer("manifest").get(pk=version.dataset_version_id)
-    evaluations = list(Evaluation.objects.filter(run=run, status=JobStatus.COMPLETED).order_by("-finished_at")
-                       .values("id", "eval_set_id", "primary_score", "ci_low", "ci_high", "finished_at")[:50])
-    items = list(DatasetItem.objects.filter(dataset_id=dataset.pk).order_by("position").select_related("trace")
+    dataset = datasets_visible_to(user).defer("manifest").filter(pk=version.dataset_version_id).first()
+    evaluations = list(evaluations_visible_to(user).filter(run=run, status=JobStatus.COMPLETED)
+                       .order_by("-finished_at")
+                       .values("id", "eval_set_id", "source", "checkpoint_step", "primary_score", "ci_low", "ci_high",
+                               "finished_at")[:50])
+    rows = DatasetItem.objects.filter(dataset_id=version.dataset_version_id)
+    every_trace = user.has_perm(TRACE_VIEW_ALL_PERMISSION)
+    if not every_trace:
+        rows = rows.filter(trace__in=traces_visible_to(user))
+    items = list(rows.order_by("position").select_related("trace")
                  .only("position", "split", "trace__id", "trace__prompt", "trace__status", "trace__content_hash")
                  [trace_offset:trace_offset + trace_limit])
     events = defaultdict(list)
@@ -74,10 +89,12 @@ def version_lineage(version: ModelVersion, *, trace_offset: int = 0, trace_limit
                           "checkpoint_step": version.checkpoint_step},
         "run": {"id": run.pk, "status": run.status, "backend": run.backend, "model": run.model,
                 "config_hash": run.config_hash, "final_loss": run.final_loss},
-        "dataset_version": {"id": dataset.pk, "content_hash": dataset.content_hash,
-                            "trace_count": dataset.trace_count, "created_by": dataset.created_by_id},
+        "dataset_version": {"id": version.dataset_version_id, "content_hash": version.dataset_content_hash,
+                            "trace_count": dataset.trace_count if dataset else None,
+                            "created_by": dataset.created_by_id if dataset else None},
         "evaluations": evaluations,
-        "traces": {"count": dataset.trace_count, "offset": trace_offset, "limit": trace_limit, "results": [
+        "traces": {"count": dataset.trace_count if every_trace and dataset else rows.count(),
+                   "offset": trace_offset, "limit": trace_limit, "results": [
             {"id": item.trace_id, "position": item.position, "split": item.split, "status": item.trace.status,
              "prompt": item.trace.prompt[:200], "content_hash": item.trace.content_hash,
              "curation_events": events.get(item.trace_id, [])} for item in items]},
@@ -85,10 +102,11 @@ def version_lineage(version: ModelVersion, *, trace_offset: int = 0, trace_limit
 
 
 def trace_lineage(*, user, trace_id) -> dict:
-    """Everything trained on a trace: dataset versions, runs, model versions (4 queries)."""
+    """Everything trained on a trace that `user` may see: dataset versions, runs, model versions (4
+    queries, and the caller's permissions)."""
     trace = trace_get(user=user, trace_id=trace_id)
-    dataset_ids = list(DatasetItem.objects.filter(trace=trace).order_by("dataset_id")
-                       .values_list("dataset_id", flat=True)[:LINEAGE_LIST_LIMIT])
+    dataset_ids = list(DatasetItem.objects.filter(trace=trace, dataset__in=datasets_visible_to(user))
+                       .order_by("dataset_id").values_list("dataset_id", flat=True)[:LINEAGE_LIST_LIMIT])
     runs = list(runs_visible_to(user).filter(dataset_version_id__in=dataset_ids).order_by("-queued_at")
                 .values("id", "dataset_version_id", "status", "backend", "model", "final_loss")[:LINEAGE_LIST_LIMIT])
     versions = list(versions_visible_to(user).filter(source_run_id__in=[run["id"] for run in runs])

@@ -1,29 +1,36 @@
-"""Registry writes: models, promotion of a completed run to a version, alias moves behind the
-champion gate, and keeping a version's metrics on its run's latest evaluation."""
+"""Registry writes: models, promotion of a completed run to a version, and alias moves behind the
+champion gate (whose evidence, like a version's metrics, is in apps.registry.evidence)."""
 
 from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from apps.core.errors import Conflict, Forbidden, Invalid
-from apps.core.lookups import as_uuid
+from apps.core.errors import Conflict, Forbidden, Invalid, NotFound
+from apps.core.lookups import as_int, as_uuid
 from apps.core.models import JobStatus
-from apps.evaluations.models import Evaluation, RegressionBaseline, RegressionCheck
-from apps.evaluations.selectors import COMPARABLE
-from apps.evaluations.services import regression_check
+from apps.evaluations.selectors import weights_evidence
 from apps.registry import storage
-from apps.registry.models import AliasEvent, Blob, ModelAlias, ModelVersion, ModelVersionFile, RegisteredModel
+from apps.registry.evidence import champion_check, version_evidence_queue
+from apps.registry.models import (
+    NAME_RE,
+    AliasEvent,
+    Blob,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionFile,
+    RegisteredModel,
+)
+from apps.registry.selectors import models_visible_to
+from apps.registry.verify import checkpoint_load_check
 from apps.runs.models import TrainingRun
 from apps.runs.selectors import runs_visible_to
 from apps.runs.storage import RunPaths
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CHAMPION = "champion"
 
 
@@ -33,7 +40,7 @@ def registered_model_create(*, data, user=None) -> RegisteredModel:
     errors = {key: ["Unknown field; allowed: name, description."] for key in sorted(set(data) - {"name", "description"},
                                                                                    key=str)}
     name, description = data.get("name"), data.get("description", "")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         errors["name"] = ["Use 1-120 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."]
     if not isinstance(description, str) or len(description) > 5000:
         errors["description"] = ["Must be text of at most 5,000 characters."]
@@ -51,47 +58,58 @@ def registered_model_create(*, data, user=None) -> RegisteredModel:
 
 def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[ModelVersion, bool]:
     """A completed run → a version (auto label v1, v2… or a given one); returns (version, created).
-    Promoting the same run again returns its version: same files, no second copy."""
+    Promoting the same run again returns its version: same files, no second copy.
+
+    An imported run's checkpoint is loaded first (a folder name proves nothing); its evaluation is the
+    client's word, so the version's metrics wait for a server evaluation of that checkpoint, which is
+    queued here, as it is for any version without one."""
     if not isinstance(data, dict):
         raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     errors = {key: ["Unknown field; allowed: run_id, label."] for key in sorted(set(data) - {"run_id", "label"},
                                                                                  key=str)}
     label = data.get("label")
-    if label is not None and (not isinstance(label, str) or not LABEL_RE.match(label)):
+    if label is not None and (not isinstance(label, str) or not LABEL_RE.fullmatch(label)):
         errors["label"] = ["Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."]
-    run = _promotable_run(data.get("run_id"), user, errors)
+    if not as_uuid(data.get("run_id")):
+        errors["run_id"] = ["Give the id (a UUID) of a completed training run."]
     if errors:
         raise Invalid(errors)
+    run = _promotable_run(data["run_id"], user)
     existing = ModelVersion.objects.filter(model=model, source_run=run).first()
     if existing is not None:
         return existing, False
     step = _checkpoint_step(run)
+    if run.imported:
+        checkpoint_load_check(RunPaths.of(run).out, step)
     files = [(path, *storage.store_blob(source)) for path, source in
              storage.version_files(RunPaths.of(run).out, step)]  # outside the transaction: copies may be large
     try:
         with transaction.atomic():
             RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one promotion at a time numbers
-            return _create_version(model, run, step, label, files, user), True
+            version = _create_version(model, run, step, label, files, user)
     except IntegrityError:
         existing = ModelVersion.objects.filter(model=model, source_run=run).first()
         if existing is not None:
             return existing, False
         raise Conflict(f"{model.name} already has a version labelled {label!r}.", code="label_exists") from None
+    version_evidence_queue(version, user=user)
+    return version, True
 
 
-def _promotable_run(run_id, user, errors: dict) -> TrainingRun | None:
+def _promotable_run(run_id, user) -> TrainingRun:
     runs = runs_visible_to(user) if user is not None else TrainingRun.objects.all()
-    run = runs.filter(pk=run_id).first() if as_uuid(run_id) else None
+    run = runs.filter(pk=run_id).first()
     if run is None:
-        errors["run_id"] = [f"No training run {run_id!r}."]
-    elif run.status != JobStatus.COMPLETED:
-        errors["run_id"] = [f"Run {run.pk} is {run.status}; only a completed run can be promoted."]
+        raise NotFound(f"No training run {run_id!r}.", extra={"field": "run_id"})
+    if run.status != JobStatus.COMPLETED:
+        raise Invalid({"run_id": [f"Run {run.pk} is {run.status}; only a completed run can be promoted."]})
     return run
 
 
 def _checkpoint_step(run: TrainingRun) -> int:
     out = RunPaths.of(run).out / "checkpoints"
-    steps = sorted(int(p.name) for p in out.iterdir() if p.is_dir() and p.name.isdigit()) if out.is_dir() else []
+    steps = sorted(step for step in (as_int(p.name) for p in out.iterdir() if p.is_dir()) if step is not None) \
+        if out.is_dir() else []
     if not steps:
         raise Conflict(f"Run {run.pk} has no checkpoint on disk to promote.", code="no_checkpoint")
     return steps[-1]
@@ -104,7 +122,7 @@ def _create_version(model, run, step, label, files, user) -> ModelVersion:
         while ModelVersion.objects.filter(model=model, label=label).exists():
             number += 1
             label = f"v{number}"
-    evaluation = _latest_evaluation(run)
+    evaluation = weights_evidence(run_id=run.pk, checkpoint_step=step).first()
     version = ModelVersion.objects.create(
         model=model, label=label, number=number, source_run=run, checkpoint_step=step, backend=run.backend,
         model_preset=run.model, config=run.config, config_hash=run.config_hash,
@@ -117,27 +135,6 @@ def _create_version(model, run, step, label, files, user) -> ModelVersion:
     ModelVersionFile.objects.bulk_create([ModelVersionFile(version=version, path=path, blob_id=sha256)
                                           for path, sha256, _ in files])
     return version
-
-
-def _latest_evaluation(run: TrainingRun) -> Evaluation | None:
-    return run.evaluations.filter(status=JobStatus.COMPLETED).order_by("-finished_at").first()
-
-
-def model_version_refresh_metrics(*, evaluation_id, status: str) -> int:
-    """After an evaluation lands: versions promoted from its run take its metrics if it is newer."""
-    if status != JobStatus.COMPLETED:
-        return 0
-    evaluation = Evaluation.objects.filter(pk=evaluation_id).first()
-    if evaluation is None or evaluation.run_id is None:
-        return 0
-    updated = 0
-    for version in ModelVersion.objects.filter(source_run_id=evaluation.run_id).select_related("metrics_evaluation"):
-        current = version.metrics_evaluation
-        if current is None or (current.finished_at or current.queued_at) <= evaluation.finished_at:
-            ModelVersion.objects.filter(pk=version.pk).update(metrics=evaluation.metrics,
-                                                              metrics_evaluation=evaluation)
-            updated += 1
-    return updated
 
 
 # --- aliases -------------------------------------------------------------------------------------
@@ -155,7 +152,11 @@ def model_alias_move(*, model: RegisteredModel, alias: str, data, user=None, act
         _refuse(event, "Only a superuser may force the champion alias.")
         raise Forbidden("Only a superuser may force the champion alias; move it through a passing check.")
     if alias == CHAMPION and not force and current is not None and current.version_id != version.pk:
-        check = champion_check(model=model, champion=current.version, candidate=version, user=user)
+        try:
+            check = champion_check(model=model, champion=current.version, candidate=version, user=user)
+        except Conflict as exc:  # no comparable evidence: refused, and recorded like any refusal
+            _refuse(event, exc.message)
+            raise
         event.regression_check = check
         if check.result != "pass":
             _refuse(event, f"regression check failed: {check.metric} {check.current_value:.4f} vs champion "
@@ -164,7 +165,9 @@ def model_alias_move(*, model: RegisteredModel, alias: str, data, user=None, act
                            code="regression_check_failed",
                            extra={"check": {"id": check.pk, "result": check.result, "metric": check.metric,
                                             "baseline_value": check.baseline_value,
-                                            "current_value": check.current_value, "delta": check.delta}})
+                                            "current_value": check.current_value, "delta": check.delta,
+                                            "decision": check.decision, "paired_items": check.paired_items,
+                                            "minimum_detectable_effect": check.minimum_detectable_effect}})
     if not _move_if_unchanged(event, current.version_id if current else None):
         _refuse(event, "the alias moved while this move was being checked")
         raise Conflict(f"'{alias}' moved while {version} was being checked against it; check again.",
@@ -199,7 +202,7 @@ def _alias_request(model: RegisteredModel, alias: str, data) -> tuple[ModelVersi
         raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
     errors = {key: ["Unknown field; allowed: version, force, reason."]
               for key in sorted(set(data) - {"version", "force", "reason"}, key=str)}
-    if not ALIAS_RE.match(alias):
+    if not ALIAS_RE.fullmatch(alias):
         errors["alias"] = ["Use 1-64 lowercase letters, digits, '_' or '-', starting with a letter."]
     force, reason = data.get("force", False), data.get("reason", "")
     if not isinstance(force, bool):
@@ -221,32 +224,6 @@ def _version_of(model: RegisteredModel, label, errors: dict) -> ModelVersion | N
     return version
 
 
-def champion_check(*, model, champion: ModelVersion, candidate: ModelVersion, user=None) -> RegressionCheck:
-    """The regression check a champion move rests on: the candidate's latest evaluation against the
-    champion's on the same eval-set content, judges and slice; a stored check is reused."""
-    pair = _comparable_evaluations(champion, candidate)
-    if pair is None:
-        raise Conflict(f"{candidate} and the champion {champion} have no comparable completed evaluations; evaluate "
-                       f"{candidate} on the champion's eval set first.", code="needs_evaluation")
-    base, current = pair
-    baseline, _ = RegressionBaseline.objects.get_or_create(
-        name=f"{model.name}:champion:{champion.label}:{str(base.pk)[:8]}",
-        defaults={"metric": "answer_accuracy", "eval_set": base.eval_set, "evaluation": base,
-                  "tolerance": settings.CHAMPION_TOLERANCE, "tolerance_mode": "absolute"})
-    stored = RegressionCheck.objects.filter(baseline=baseline, evaluation=current).order_by("-created_at").first()
-    return stored or regression_check(baseline=baseline, evaluation=current, user=user)
-
-
-def _comparable_evaluations(champion: ModelVersion, candidate: ModelVersion):
-    completed = Evaluation.objects.filter(status=JobStatus.COMPLETED)
-    for current in completed.filter(run=candidate.source_run).order_by("-finished_at"):
-        same = {key: getattr(current, key) for key in COMPARABLE}
-        base = completed.filter(run=champion.source_run, **same).order_by("-finished_at").first()
-        if base is not None:
-            return base, current
-    return None
-
-
 def sweep_best_promote(*, sweep, data, user=None) -> tuple[ModelVersion, bool]:
     """One click from a finished sweep to a version: promote its best trial's run."""
     if not isinstance(data, dict):
@@ -254,12 +231,15 @@ def sweep_best_promote(*, sweep, data, user=None) -> tuple[ModelVersion, bool]:
     if sweep.best_trial_id is None:
         raise Conflict(f"The sweep is {sweep.status} and has no best trial yet.", code="no_best_trial")
     errors = {key: ["Unknown field; allowed: model, label."] for key in sorted(set(data) - {"model", "label"}, key=str)}
-    model = RegisteredModel.objects.filter(name=data.get("model")).first() if isinstance(data.get("model"), str) \
-        else None
-    if model is None:
-        errors["model"] = [f"No registered model {data.get('model')!r}; create it first (POST /api/models)."]
+    if not isinstance(data.get("model"), str):
+        errors["model"] = ["Give the name of a registered model (create it with POST /api/models)."]
     if errors:
         raise Invalid(errors)
+    models = models_visible_to(user) if user is not None else RegisteredModel.objects.all()
+    model = models.filter(name=data["model"]).first()
+    if model is None:
+        raise NotFound(f"No registered model {data['model']!r}; create it first (POST /api/models).",
+                       extra={"field": "model"})
     request = {"run_id": str(sweep.best_trial.run_id)}
     if "label" in data:
         request["label"] = data["label"]

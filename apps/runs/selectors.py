@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
-from apps.core.lookups import get_by_uuid
+from apps.core.lookups import as_int, get_by_uuid
 from apps.core.visibility import visible_to
 from apps.runs.models import METRIC_FIELDS, RunArtifact, RunLogLine, RunMetric, TrainingRun
 
@@ -67,6 +67,14 @@ def run_metrics(run_id, *, max_points: int | None = None) -> dict:
 
 def run_artifacts(run: TrainingRun) -> QuerySet[RunArtifact]:
     return RunArtifact.objects.filter(run=run).order_by("name")
+
+
+def run_checkpoint_steps(run: TrainingRun) -> list[int]:
+    """The steps the run kept a checkpoint of (`checkpoints/<step>/…` artifacts), ascending. An imported
+    archive may hold any folder name there; only ASCII step numbers count."""
+    names = RunArtifact.objects.filter(run=run, kind="checkpoint").values_list("name", flat=True)
+    return sorted({step for step in (as_int(name.split("/")[1]) for name in names if name.count("/") >= 2)
+                   if step is not None})
 
 
 def run_artifact(run: TrainingRun, name: str) -> RunArtifact:

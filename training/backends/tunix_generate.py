@@ -76,7 +76,7 @@ def _checkpoint_steps(out_dir: Path) -> list[int]:
     folder = checkpoint_dir(out_dir)
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isascii() and p.name.isdigit())
 
 
 def _source_key(path: str | Path) -> tuple:

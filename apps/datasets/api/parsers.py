@@ -4,6 +4,7 @@ from django.conf import settings
 from rest_framework import parsers
 
 from apps.core.errors import TooLarge
+from apps.core.lookups import as_int
 from apps.core.parsers import read_limited, view_body_limit
 
 # Room for the multipart boundaries and the small form fields around the file.
@@ -33,6 +34,7 @@ class LimitedMultiPartParser(parsers.MultiPartParser):
         request = parser_context["request"]
         declared = request.META.get("CONTENT_LENGTH") or ""
         limit = view_body_limit(parser_context)
-        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-            raise TooLarge(f"Upload is {int(declared)} bytes; the limit is {limit} bytes.")
+        size = as_int(declared) if declared else None
+        if size is not None and size > limit + MULTIPART_OVERHEAD:
+            raise TooLarge(f"Upload is {size} bytes; the limit is {limit} bytes.")
         return super().parse(stream, media_type, parser_context)

@@ -2,7 +2,15 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.core.api.serializers import JobSerializerMixin
-from apps.evaluations.models import EvalSet, Evaluation, Prediction, RegressionBaseline, RegressionCheck
+from apps.evaluations.models import (
+    EvalSet,
+    Evaluation,
+    EvaluationSource,
+    Prediction,
+    RegressionBaseline,
+    RegressionCheck,
+)
+from apps.evaluations.selectors import COMPARABLE, LEADERBOARD_SOURCES
 
 
 class EvaluateRequestSerializer(serializers.Serializer):
@@ -18,23 +26,37 @@ class EvaluateRequestSerializer(serializers.Serializer):
     batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256)
 
 
+def ci_method(obj) -> str | None:
+    """Which interval `ci` is: Wilson since evaluations recorded it, the bootstrap before."""
+    if obj.ci_low is None:
+        return None
+    return (obj.metrics or {}).get("answer_accuracy_ci_method", "bootstrap")
+
+
 class EvaluationSerializer(JobSerializerMixin, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     run_id = serializers.UUIDField(read_only=True, allow_null=True)
     eval_set = serializers.CharField(source="eval_set_id", read_only=True)
-    ci = serializers.SerializerMethodField()
+    source = serializers.ChoiceField(choices=EvaluationSource.values, read_only=True,
+                                     help_text="server: generated here from stored weights; imported: outputs a "
+                                               "client reported, judged here (never gate or version evidence)")
+    ci = serializers.SerializerMethodField(help_text="95 % interval of the answer accuracy")
+    ci_method = serializers.SerializerMethodField(help_text="wilson (score interval) or bootstrap (older rows)")
 
     class Meta:
         model = Evaluation
         fields = ["id", "url", *JobSerializerMixin.JOB_FIELDS, "run_id", "checkpoint_step", "eval_set",
-                  "eval_set_hash", "section", "limit", "judges", "judge_key", "generation", "item_count",
-                  "primary_score", "ci", "auto"]
+                  "eval_set_hash", "section", "limit", "source", "judges", "judge_key", "generation", "item_count",
+                  "primary_score", "ci", "ci_method", "auto"]
 
     def get_url(self, obj) -> str:
         return reverse("evaluation-detail", kwargs={"evaluation_id": obj.pk})
 
-    def get_ci(self, obj) -> list | None:
+    def get_ci(self, obj) -> list[float] | None:
         return None if obj.ci_low is None else [obj.ci_low, obj.ci_high]
+
+    def get_ci_method(self, obj) -> str | None:
+        return ci_method(obj)
 
 
 class EvaluationDetailSerializer(EvaluationSerializer):
@@ -55,26 +77,31 @@ class LeaderboardRowSerializer(serializers.ModelSerializer):
     evaluation_id = serializers.UUIDField(source="id")
     evaluation_url = serializers.SerializerMethodField()
     run_id = serializers.UUIDField(allow_null=True)
+    source = serializers.ChoiceField(choices=EvaluationSource.values, read_only=True)
     dataset_id = serializers.CharField(source="run.dataset_version_id", allow_null=True, default=None)
     backend = serializers.CharField(source="run.backend", allow_null=True, default=None)
     model = serializers.CharField(source="run.model", allow_null=True, default=None)
     eval_set = serializers.CharField(source="eval_set_id")
     group = serializers.SerializerMethodField()
-    ci = serializers.SerializerMethodField()
+    ci = serializers.SerializerMethodField(help_text="95 % interval of the answer accuracy (see ci_method)")
+    ci_method = serializers.SerializerMethodField()
     format_compliance = serializers.SerializerMethodField()
     predictions_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Evaluation
-        fields = ["rank", "group", "evaluation_id", "evaluation_url", "eval_set", "run_id", "dataset_id", "backend",
-                  "model", "primary_score", "ci", "format_compliance", "item_count", "finished_at", "predictions_url"]
+        fields = ["rank", "group", "evaluation_id", "evaluation_url", "eval_set", "source", "run_id", "dataset_id",
+                  "backend", "model", "primary_score", "ci", "ci_method", "format_compliance", "item_count",
+                  "finished_at", "predictions_url"]
 
     def get_group(self, obj) -> dict:
-        return {"eval_set_hash": obj.eval_set_hash, "judge_key": obj.judge_key, "section": obj.section,
-                "limit": obj.limit}
+        return {key: getattr(obj, key) for key in COMPARABLE}
 
-    def get_ci(self, obj) -> list | None:
+    def get_ci(self, obj) -> list[float] | None:
         return None if obj.ci_low is None else [obj.ci_low, obj.ci_high]
+
+    def get_ci_method(self, obj) -> str | None:
+        return ci_method(obj)
 
     def get_format_compliance(self, obj) -> float | None:
         return obj.metrics.get("format_compliance")
@@ -91,6 +118,9 @@ class LeaderboardQuerySerializer(serializers.Serializer):
     dataset = serializers.CharField(max_length=200, required=False)
     backend = serializers.ChoiceField(choices=["builtin", "tunix"], required=False)
     section = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    source = serializers.ChoiceField(choices=LEADERBOARD_SOURCES, required=False, default="server",
+                                     help_text="server (default), imported (client-reported outputs, ranked only "
+                                               "among themselves) or all")
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -129,8 +159,8 @@ class BaselineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RegressionBaseline
-        fields = ["id", "name", "metric", "eval_set", "evaluation_id", "value", "lower_is_better", "tolerance",
-                  "tolerance_mode", "created_by", "created_at"]
+        fields = ["id", "name", "kind", "metric", "eval_set", "evaluation_id", "value", "lower_is_better", "tolerance",
+                  "tolerance_mode", "decision", "created_by", "created_at"]
 
     def get_value(self, obj) -> float | None:
         from apps.evaluations.selectors import metric_value
@@ -145,12 +175,16 @@ class BaselineRequestSerializer(serializers.Serializer):
     lower_is_better = serializers.BooleanField(default=False)
     tolerance = serializers.FloatField(min_value=0, default=0.0)
     tolerance_mode = serializers.ChoiceField(choices=["absolute", "relative"], default="absolute")
+    decision = serializers.ChoiceField(choices=["point", "paired_ci"], default="point",
+                                       help_text="point: the point values decide; paired_ci: pass only when the "
+                                                 "paired 95 % interval's worse end is within the tolerance")
 
 
 class CheckRequestSerializer(serializers.Serializer):
     baseline = serializers.CharField(help_text="the baseline's name")
     evaluation_id = serializers.UUIDField(required=False)
-    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation")
+    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation "
+                                                             "comparable with the baseline's")
 
 
 class CheckSerializer(serializers.ModelSerializer):
@@ -162,7 +196,8 @@ class CheckSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegressionCheck
         fields = ["id", "result", "baseline", "evaluation_id", "metric", "baseline_value", "current_value", "delta",
-                  "delta_pct", "paired_ci", "paired_items", "details", "created_by", "created_at"]
+                  "delta_pct", "decision", "paired_ci", "paired_items", "minimum_detectable_effect", "details",
+                  "created_by", "created_at"]
 
     def get_paired_ci(self, obj) -> list | None:
         return None if obj.paired_ci_low is None else [obj.paired_ci_low, obj.paired_ci_high]

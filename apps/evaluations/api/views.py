@@ -4,22 +4,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.models import JobStatus
-from apps.evaluations import selectors, services
+from apps.evaluations import regression, selectors, services
 from apps.evaluations.api import serializers as s
-from apps.evaluations.models import RegressionBaseline
 from apps.runs.selectors import run_get
 
 
 class RunEvaluateView(APIView):
     write_permission = "evaluations.add_evaluation"
 
-    @extend_schema(request=s.EvaluateRequestSerializer, responses={202: s.EvaluationSerializer})
+    @extend_schema(request=s.EvaluateRequestSerializer, responses={202: s.EvaluationSerializer,
+                                                                   200: s.EvaluationSerializer})
     def post(self, request, run_id):
-        """Queue an evaluation of a completed run's checkpoint (202 + the evaluation's URL)."""
+        """Queue an evaluation of a completed run's checkpoint (202 + the evaluation's URL); an identical
+        request while one is queued or running answers that one (200)."""
         run = run_get(user=request.user, run_id=run_id)
-        evaluation = services.evaluation_request(run=run, data=request.data, user=request.user)
-        body = s.EvaluationSerializer(evaluation).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        evaluation, created = services.evaluation_request_or_existing(run=run, data=request.data, user=request.user)
+        return evaluation_accepted(evaluation, created)
+
+
+def evaluation_accepted(evaluation, created: bool) -> Response:
+    body = s.EvaluationSerializer(evaluation).data
+    return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+                    headers={"Location": body["url"]})
 
 
 class RunEvaluationView(APIView):
@@ -88,11 +94,12 @@ class BaselineListCreateView(generics.ListAPIView):
     write_permission = "evaluations.add_regressionbaseline"
 
     def get_queryset(self):
-        return RegressionBaseline.objects.select_related("evaluation", "created_by").order_by("name")
+        return selectors.baselines_visible_to(self.request.user).select_related("evaluation", "created_by") \
+            .order_by("name")
 
     @extend_schema(request=s.BaselineRequestSerializer, responses={201: s.BaselineSerializer})
     def post(self, request):
-        baseline = services.baseline_create(data=request.data, user=request.user)
+        baseline = regression.baseline_create(data=request.data, user=request.user)
         return Response(s.BaselineSerializer(baseline).data, status=status.HTTP_201_CREATED)
 
 
@@ -102,5 +109,5 @@ class RegressionCheckView(APIView):
     @extend_schema(request=s.CheckRequestSerializer, responses={201: s.CheckSerializer})
     def post(self, request):
         """Compare an evaluation (or a run's latest) with a baseline: pass or fail, stored."""
-        check = services.regression_check_request(data=request.data, user=request.user)
+        check = regression.regression_check_request(data=request.data, user=request.user)
         return Response(s.CheckSerializer(check).data, status=status.HTTP_201_CREATED)

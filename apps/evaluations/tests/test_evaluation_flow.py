@@ -8,7 +8,7 @@ from apps.core.testing import tasks_not_sent
 from apps.evaluations.launcher import evaluation_launch
 from apps.evaluations.models import Evaluation, Prediction
 from apps.evaluations.services import evaluation_request
-from training.stats import bootstrap_ci
+from training.stats import bootstrap_ci, wilson_interval
 
 
 def _queued(run, **request):
@@ -26,7 +26,8 @@ def _recompute(evaluation) -> dict:
     return {"count": len(rows), "answer_accuracy": accuracy,
             "format_compliance": sum(r[1] for r in rows) / len(rows),
             "reasoning_check_rate": sum(r[2] for r in rows) / len(rows),
-            "answer_accuracy_ci": list(bootstrap_ci([float(r[0]) for r in rows])),
+            "answer_accuracy_ci": list(wilson_interval(sum(r[0] for r in rows), len(rows))),
+            "answer_accuracy_bootstrap_ci": list(bootstrap_ci([float(r[0]) for r in rows])),
             "by_category": {name: sum(v) / len(v) for name, v in by_category.items()}}
 
 
@@ -39,11 +40,13 @@ def test_an_evaluation_stores_one_prediction_per_item_and_metrics_that_match_the
     assert Prediction.objects.filter(evaluation=evaluation).count() == 6
     expected = _recompute(evaluation)
     metrics = evaluation.metrics
-    for key in ("count", "answer_accuracy", "format_compliance", "reasoning_check_rate", "answer_accuracy_ci"):
+    for key in ("count", "answer_accuracy", "format_compliance", "reasoning_check_rate", "answer_accuracy_ci",
+                "answer_accuracy_bootstrap_ci"):
         assert metrics[key] == expected[key], key
     assert {k: v["answer_accuracy"] for k, v in metrics["by_category"].items()} == expected["by_category"]
     assert evaluation.primary_score == expected["answer_accuracy"]
     assert [evaluation.ci_low, evaluation.ci_high] == expected["answer_accuracy_ci"]
+    assert metrics["answer_accuracy_ci_method"] == "wilson"
     assert metrics["llm_judge"]["mode"] == "mock"
     assert all(p.llm_judge["mode"] == "mock" for p in Prediction.objects.filter(evaluation=evaluation))
     assert evaluation.judge_key.startswith("answer_exact@1+format@1+reasoning_checks@1+llm_judge@1:mock:")

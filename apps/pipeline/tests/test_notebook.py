@@ -60,4 +60,8 @@ def test_server_mode_pulls_a_dataset_and_pushes_the_run_back(live_server, traine
     assert (run.dataset_version_id, run.created_by, run.steps_completed) == (dataset.pk, trainer, 30)
     evaluation = Evaluation.objects.get(run=run)
     assert evaluation.item_count == 20 and evaluation.eval_set_id == "eval-v1"
+    # The server derived the slice (the first 20 items) and labels the outputs as the notebook's.
+    assert (evaluation.source, evaluation.section, evaluation.limit) == ("imported", "", 20)
     assert run.artifacts.filter(kind="checkpoint").exists()
+    assert "(source: imported)" in result.stdout and "ranks only among imported evaluations" in result.stdout
+    assert f"/api/tunix/runs/{run.pk}/evaluate" in result.stdout

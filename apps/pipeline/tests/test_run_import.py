@@ -98,3 +98,77 @@ def test_bad_imports_are_refused_and_nothing_is_stored(trainer, dataset, small_s
     assert any(key.startswith(field) for key in response.json()["detail"]), response.json()
     assert _stored() == (0, 0, 0, 0)
     assert not any((settings.RUNS_DIR).glob("*")) if settings.RUNS_DIR.exists() else True
+
+
+def _predictions_of(small_set, positions, answer=True):
+    items = list(small_set.items.order_by("position"))
+    rows = [{"id": items[p].item_id, "output": f"<reasoning>r</reasoning><answer>"
+             f"{items[p].expected_answer if answer else 'x'}</answer>"} for p in positions]
+    return SimpleUploadedFile("predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+@pytest.mark.django_db
+def test_an_imported_evaluation_is_labelled_imported_with_the_slice_its_items_cover(trainer, dataset, small_set):
+    response = _post(trainer, _parts(dataset, small_set, evaluation=json.dumps({"eval_set": small_set.pk})))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["evaluation"]["source"], body["evaluation"]["section"], body["evaluation"]["limit"]) == (
+        "imported", "", 2)
+    assert body["run"]["source"] == "imported"
+    evaluation = Evaluation.objects.get()
+    assert (evaluation.source, evaluation.checkpoint_step) == ("imported", 20)  # the archive's checkpoint
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("positions", "section", "limit"), [
+    ([0, 1, 2, 3, 4, 5], "", None),
+    ([4, 5], "out_of_distribution", None),
+    ([0, 1, 2], "", 3),
+])
+def test_the_slice_is_derived_from_the_answered_items(trainer, dataset, small_set, positions, section, limit):
+    parts = _parts(dataset, small_set, predictions=_predictions_of(small_set, positions))
+    assert _post(trainer, parts).status_code == 201
+    assert (Evaluation.objects.get().section, Evaluation.objects.get().limit) == (section, limit)
+
+
+@pytest.mark.django_db
+def test_answers_to_no_slice_are_refused_naming_the_items_a_prefix_would_need(trainer, dataset, small_set):
+    response = _post(trainer, _parts(dataset, small_set, predictions=_predictions_of(small_set, [0, 2])))
+    assert response.status_code == 400
+    assert "small-v1-1" in response.json()["detail"]["predictions"][0]
+    assert _stored() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("claim", "field"), [
+    ({"limit": 250}, "evaluation.limit"),       # two items are no "all 250"
+    ({"limit": 1}, "evaluation.limit"),
+    ({"section": "out_of_distribution"}, "evaluation.section"),
+    ({"temperature": 0}, "evaluation.temperature"),
+    ({"generation": "greedy"}, "evaluation.generation"),
+])
+def test_a_slice_the_client_claims_must_be_the_one_it_answered(trainer, dataset, small_set, claim, field):
+    parts = _parts(dataset, small_set, evaluation=json.dumps({"eval_set": small_set.pk, **claim}))
+    response = _post(trainer, parts)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["detail"]
+    assert _stored() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_claimed_limit_equal_to_what_was_answered_is_accepted(trainer, dataset, small_set):
+    parts = _parts(dataset, small_set, evaluation=json.dumps({"eval_set": small_set.pk, "limit": 2}))
+    assert _post(trainer, parts).status_code == 201
+    full = _parts(dataset, small_set, evaluation=json.dumps({"eval_set": small_set.pk, "limit": 6}),
+                  predictions=_predictions_of(small_set, range(6)))
+    assert _post(trainer, full).status_code == 201
+    assert sorted(Evaluation.objects.values_list("limit", flat=True), key=str) == [2, None]
+
+
+@pytest.mark.django_db
+def test_an_unknown_dataset_is_404_and_nothing_is_stored(trainer, dataset, small_set):
+    parts = _parts(dataset, small_set)
+    parts["run"] = json.dumps({**json.loads(parts["run"]), "dataset_id": "nope-v1"})
+    response = _post(trainer, parts)
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert _stored() == (0, 0, 0, 0)

@@ -1,6 +1,8 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.registry.evidence import version_evidence
 from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
@@ -52,11 +54,23 @@ class ModelVersionSerializer(serializers.ModelSerializer):
                 "run": reverse("run-detail", kwargs={"run_id": obj.source_run_id})}
 
 
+class EvidenceSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["measured", "pending", "none"],
+                                     help_text="measured: metrics from a server evaluation of this checkpoint on a "
+                                               "whole eval set; pending: one is queued or running; none: evaluate it")
+    evaluation_id = serializers.UUIDField(allow_null=True)
+
+
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     files = serializers.SerializerMethodField()
+    evidence = serializers.SerializerMethodField()
 
     class Meta(ModelVersionSerializer.Meta):
-        fields = [*ModelVersionSerializer.Meta.fields, "config", "metrics", "files"]
+        fields = [*ModelVersionSerializer.Meta.fields, "config", "metrics", "evidence", "files"]
+
+    @extend_schema_field(EvidenceSerializer)
+    def get_evidence(self, obj) -> dict:
+        return version_evidence(obj)
 
     def get_files(self, obj) -> list:
         return [{"path": f.path, "sha256": f.blob_id, "size_bytes": f.blob.size_bytes}
@@ -90,7 +104,10 @@ class AliasEventSerializer(serializers.ModelSerializer):
         if check is None:
             return None
         return {"id": check.pk, "result": check.result, "metric": check.metric, "baseline_value":
-                check.baseline_value, "current_value": check.current_value, "delta": check.delta}
+                check.baseline_value, "current_value": check.current_value, "delta": check.delta,
+                "decision": check.decision, "paired_ci": None if check.paired_ci_low is None else
+                [check.paired_ci_low, check.paired_ci_high], "paired_items": check.paired_items,
+                "minimum_detectable_effect": check.minimum_detectable_effect}
 
 
 class LineageQuerySerializer(serializers.Serializer):

@@ -7,9 +7,11 @@ from rest_framework.views import APIView
 
 from apps.core.authentication import actor_label
 from apps.evaluations.api.serializers import EvaluationSerializer
-from apps.evaluations.services import evaluation_request
+from apps.evaluations.api.views import evaluation_accepted
+from apps.evaluations.services import evaluation_request_or_existing
 from apps.registry import selectors, services, storage
 from apps.registry.api import serializers as s
+from apps.runs.selectors import run_get
 from apps.sweeps.selectors import sweep_get
 
 WRITE_PERMISSION = "registry.add_modelversion"
@@ -101,15 +103,16 @@ class ModelVersionDownloadView(APIView):
 class ModelVersionEvaluateView(APIView):
     write_permission = "evaluations.add_evaluation"
 
-    @extend_schema(request=dict, responses={202: EvaluationSerializer})
+    @extend_schema(request=dict, responses={202: EvaluationSerializer, 200: EvaluationSerializer})
     def post(self, request, version_id):
-        """Evaluate a version: its source run's checkpoint at the version's step (the same weights)."""
+        """Evaluate a version: its source run's checkpoint at the version's step (the same weights); an
+        identical evaluation already queued or running is answered instead (200)."""
         version = selectors.version_get(user=request.user, version_id=version_id)
+        run = run_get(user=request.user, run_id=version.source_run_id)
         data = request.data if isinstance(request.data, dict) else {}
-        evaluation = evaluation_request(run=version.source_run, user=request.user,
-                                        data={**data, "checkpoint_step": version.checkpoint_step})
-        body = EvaluationSerializer(evaluation).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        evaluation, created = evaluation_request_or_existing(run=run, user=request.user,
+                                                             data={**data, "checkpoint_step": version.checkpoint_step})
+        return evaluation_accepted(evaluation, created)
 
 
 class ModelVersionLineageView(APIView):
@@ -119,7 +122,8 @@ class ModelVersionLineageView(APIView):
         version = selectors.version_get(user=request.user, version_id=version_id)
         query = s.LineageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.version_lineage(version, trace_offset=query.validated_data["offset"],
+        return Response(selectors.version_lineage(version, user=request.user,
+                                                  trace_offset=query.validated_data["offset"],
                                                   trace_limit=query.validated_data["limit"]))
 
 

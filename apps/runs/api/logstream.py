@@ -23,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from django.utils import timezone
 
+from apps.core.lookups import as_int
 from apps.core.models import FINAL_JOB_STATUSES
 from apps.core.notify import Follower
 from apps.runs import selectors
@@ -38,9 +39,10 @@ def parse_last_event_id(value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
     seq, _, step = value.partition(".")
-    if not seq.isdigit() or not (step or "0").isdigit():
+    seq, step = as_int(seq), as_int(step or "0")
+    if seq is None or step is None:
         return None
-    return int(seq), int(step or 0)
+    return seq, step
 
 
 class LogStream:

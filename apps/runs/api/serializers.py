@@ -1,3 +1,5 @@
+from typing import Literal
+
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -23,15 +25,21 @@ class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
     dataset_id = serializers.CharField(source="dataset_version_id", read_only=True)
     url = serializers.SerializerMethodField()
     duration_seconds = serializers.FloatField(read_only=True)
+    source = serializers.SerializerMethodField(help_text="server: trained by this server's workers; imported: "
+                                                         "trained elsewhere, its numbers reported by a client")
 
     class Meta:
         model = TrainingRun
         fields = ["id", "url", *JobSerializerMixin.JOB_FIELDS, "cancel_requested", "dataset_id",
                   "dataset_content_hash", "split", "backend", "model", "seed", "max_steps", "steps_completed",
-                  "final_loss", "tokens_per_s", "mfu_estimate", "duration_seconds", "created_by", "auto_evaluate"]
+                  "final_loss", "tokens_per_s", "mfu_estimate", "duration_seconds", "created_by", "auto_evaluate",
+                  "source"]
 
     def get_url(self, obj) -> str:
         return reverse("run-detail", kwargs={"run_id": obj.pk})
+
+    def get_source(self, obj) -> Literal["server", "imported"]:
+        return "imported" if obj.imported else "server"
 
 
 class TrainingRunDetailSerializer(TrainingRunSerializer):

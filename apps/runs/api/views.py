@@ -15,7 +15,6 @@ from apps.core.models import JobStatus
 from apps.runs import selectors, services
 from apps.runs.api import serializers as s
 from apps.runs.api.logstream import LogStream, async_events, parse_last_event_id, sync_events
-from apps.runs.models import TrainingRun
 from apps.runs.storage import artifact_path
 
 START_PERMISSION = "runs.add_trainingrun"
@@ -23,11 +22,12 @@ CANCEL_PERMISSION = "runs.cancel_trainingrun"
 
 
 class TunixStatusView(APIView):
-    """What can train here: backends, the queue, runs by status."""
+    """What can train here: backends, the queue, runs by status (of the runs the caller may see)."""
 
     @extend_schema(responses=dict)
     def get(self, request):
-        counts = dict(TrainingRun.objects.order_by().values_list("status").annotate(n=Count("id")))
+        counts = dict(selectors.runs_visible_to(request.user).order_by().values_list("status")
+                      .annotate(n=Count("id")))
         return Response({
             "backends": {"builtin": {"available": services.backend_available("builtin"),
                                      "presets": ["tiny", "small"]},

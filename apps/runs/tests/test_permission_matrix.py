@@ -75,3 +75,10 @@ def test_a_recorded_artifact_streams_with_its_sha256(viewer, known):
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"{}\n"
     assert response["X-Artifact-Sha256"] == "0" * 64
+
+
+@pytest.mark.django_db
+def test_the_tunix_status_counts_only_the_runs_its_caller_may_see(owner, viewer, known):
+    assert key_client(viewer, "read").get("/api/tunix/status").json()["queue"]["queued"] >= 1
+    body = key_client(owner, "read").get("/api/tunix/status").json()
+    assert body["queue"] == {"queued": 0, "running": 0} and body["runs_by_status"] == {}

@@ -16,7 +16,7 @@ def null_to_empty(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("evaluations", "0003_cancel_and_dispatched_at"),
+        ("evaluations", "0005_cancel_and_dispatched_at"),
         ("sweeps", "0001_initial"),
     ]
 

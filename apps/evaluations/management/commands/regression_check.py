@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from apps.core.errors import DomainError
 from apps.evaluations.api.serializers import CheckSerializer
-from apps.evaluations.services import regression_check_request
+from apps.evaluations.regression import regression_check_request
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from apps.core.migration_helpers import grant_permissions
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0002_groups'),
+        ('evaluations', '0004_evidence_backfill'),
     ]
 
     operations = [
