@@ -275,7 +275,9 @@ def _archive(folder: Path) -> bytes:
 
 if PUSH_RESULTS and DATASET["id"]:
     manifest = json.loads((RUN_DIR / "run_manifest.json").read_text())
-    run_part = {"dataset_id": DATASET["id"], "dataset_content_hash": DATASET["content_hash"], "config": CONFIG,
+    # The server names Gemma weights by the folder they sit in under its own models folder, never by a path.
+    pushed_config = {**CONFIG, "model_dir": Path(CONFIG["model_dir"]).name} if CONFIG.get("model_dir") else CONFIG
+    run_part = {"dataset_id": DATASET["id"], "dataset_content_hash": DATASET["content_hash"], "config": pushed_config,
                 "steps_completed": result.steps_completed, "final_loss": result.final_loss,
                 "code_version": manifest.get("code_version"), "device": manifest.get("device"),
                 "timings": manifest.get("timings"),

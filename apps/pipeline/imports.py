@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Invalid, NotFound
+from apps.core.paths import folder_problem
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_visible_to
 from apps.evaluations import judges as judge_registry
@@ -42,8 +43,8 @@ from apps.evaluations.models import EvalSet, Evaluation, EvaluationSource, Predi
 from apps.evaluations.selectors import evaluation_metrics
 from apps.runs.models import RunMetric, TrainingRun
 from apps.runs.selectors import run_checkpoint_steps
+from apps.runs.services import train_config_from_request, training_run_create
 from apps.runs.storage import RunPaths, record_artifacts
-from training.config import ConfigError, TrainConfig
 from training.evaluate import judge
 
 RUN_KEYS = ("dataset_id", "dataset_content_hash", "config", "steps_completed", "final_loss", "code_version",
@@ -118,11 +119,8 @@ def _run_fields(data: dict, errors: dict, user=None):
     if data.get("dataset_content_hash") != dataset.content_hash:
         errors["run.dataset_content_hash"] = [f"{dataset.pk} has content hash {dataset.content_hash}; the run says "
                                               f"{data.get('dataset_content_hash')!r}: it trained on other data."]
-    config = None
-    try:
-        config = TrainConfig.from_dict(data.get("config"))
-    except ConfigError as exc:
-        errors.update({f"run.config.{key}": messages for key, messages in exc.errors.items()})
+    # The same rules as a direct run's config: a Gemma model_dir names a folder of the server's models folder.
+    config = train_config_from_request(data.get("config"), errors, field="run.config")
     steps = data.get("steps_completed")
     if type(steps) is not int or steps < 0 or (config is not None and steps > config.max_steps):
         errors["run.steps_completed"] = ["Must be an integer from 0 to the config's max_steps."]
@@ -262,18 +260,17 @@ def _archive_members(upload, errors: dict) -> list[tarfile.TarInfo]:
 def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, predictions, archive, members):
     now = timezone.now()
     staging = Path(settings.RUNS_DIR) / f".import-{uuid.uuid4().hex}"
-    if archive is not None:
-        _extract(archive, members, staging)
     try:
+        if archive is not None:
+            _extract(archive, members, staging)
+            _check_archive_run_config(staging)
         with transaction.atomic():
-            run = TrainingRun.objects.create(
-                dataset_version=dataset, dataset_content_hash=dataset.content_hash, config=config.to_dict(),
-                config_hash=config.config_hash(), backend=config.backend, model=config.model, seed=config.seed,
-                max_steps=config.max_steps, auto_evaluate=False, imported=True, status="completed", attempt=1,
-                worker="import", steps_completed=run_data["steps_completed"], final_loss=run_data.get("final_loss"),
-                tokens_per_s=run_data.get("tokens_per_s"), code_version=run_data.get("code_version") or {},
-                device=run_data.get("device") or {}, timings=run_data.get("timings") or {}, started_at=now,
-                finished_at=now, created_by=user if user is not None and user.is_authenticated else None)
+            run = training_run_create(
+                dataset=dataset, config=config, user=user, auto_evaluate=False, imported=True, status="completed",
+                attempt=1, worker="import", steps_completed=run_data["steps_completed"],
+                final_loss=run_data.get("final_loss"), tokens_per_s=run_data.get("tokens_per_s"),
+                code_version=run_data.get("code_version") or {}, device=run_data.get("device") or {},
+                timings=run_data.get("timings") or {}, started_at=now, finished_at=now)
             for metric in metrics:
                 metric.run = run
             RunMetric.objects.bulk_create(metrics, batch_size=1000)
@@ -287,6 +284,24 @@ def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return run, evaluation
+
+
+def _check_archive_run_config(folder: Path) -> None:
+    """The archive's run_config.json decides which base weights its evaluation loads (`model_dir`, joined to
+    the run folder): it must stay inside the archive, never point at a path on this server or the client's."""
+    path = folder / "run_config.json"
+    try:
+        run_config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid({"archive": ["Its run_config.json is not JSON."]}) from None
+    model_dir = run_config.get("model_dir") if isinstance(run_config, dict) else None
+    if model_dir in (None, ""):
+        return
+    problem = folder_problem(folder, model_dir, what="the archive")
+    if problem:
+        raise Invalid({"archive": [f"Its run_config.json names model_dir {model_dir!r}: {problem} Put the base "
+                                   "weights in the archive (as the run folder's base model), or send the run "
+                                   "without them."]})
 
 
 def _extract(archive, members, staging: Path) -> None:

@@ -77,6 +77,11 @@ def test_an_imported_run_is_stored_with_its_metrics_evaluation_and_files(trainer
     ("escaping archive", "archive"),
     ({"archive": b"not a tar at all"}, "archive"),
     ("bad config", "run.config.learning_rate"),
+    # model_dir is confined on every path: the run's config, and the run_config.json inside the archive.
+    ("server path in config", "run.config.model_dir"),
+    ("climbing path in config", "run.config.model_dir"),
+    ("absolute model_dir in archive", "archive"),
+    ("climbing model_dir in archive", "archive"),
 ])
 def test_bad_imports_are_refused_and_nothing_is_stored(trainer, dataset, small_set, change, field, settings):
     parts = _parts(dataset, small_set)
@@ -87,6 +92,16 @@ def test_bad_imports_are_refused_and_nothing_is_stored(trainer, dataset, small_s
     elif change == "bad config":
         run = json.loads(parts["run"])
         parts["run"] = json.dumps({**run, "config": {**run["config"], "learning_rate": 7}})
+    elif change in ("server path in config", "climbing path in config"):
+        run = json.loads(parts["run"])
+        gemma = {"backend": "tunix", "model": "gemma3-tiny", "max_steps": 20, "max_seq_len": 128,
+                 "model_dir": "/etc" if change == "server path in config" else "../../etc"}
+        parts["run"] = json.dumps({**run, "config": gemma})
+    elif change in ("absolute model_dir in archive", "climbing model_dir in archive"):
+        model_dir = "/etc" if change.startswith("absolute") else "../../../etc"
+        parts["archive"] = SimpleUploadedFile("out.tar.gz", _tar({
+            "run_config.json": json.dumps({"backend": "tunix", "model_dir": model_dir}).encode(),
+            "checkpoints/20/x": b"w"}))
     else:
         for key, value in change.items():
             if value is None:
@@ -96,6 +111,8 @@ def test_bad_imports_are_refused_and_nothing_is_stored(trainer, dataset, small_s
     response = _post(trainer, parts)
     assert response.status_code == 400, response.content
     assert any(key.startswith(field) for key in response.json()["detail"]), response.json()
+    for folder in (settings.MODELS_DIR, settings.RUNS_DIR, settings.DATA_DIR):
+        assert str(folder) not in response.content.decode()  # no server path in any message
     assert _stored() == (0, 0, 0, 0)
     assert not any((settings.RUNS_DIR).glob("*")) if settings.RUNS_DIR.exists() else True
 

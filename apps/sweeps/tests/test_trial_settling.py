@@ -11,7 +11,7 @@ from apps.core.jobs import jobs_reap_all
 from apps.core.testing import tasks_not_sent
 from apps.evaluations.models import Evaluation
 from apps.evaluations.tests.conftest import make_eval_set
-from apps.runs.models import TrainingRun
+from apps.runs.models import RunArtifact, TrainingRun
 from apps.runs.services import training_run_cancel
 from apps.runs.testing import tiny_config
 from apps.sweeps.models import SweepJob, SweepTrial
@@ -34,6 +34,13 @@ def _sweep(trainer, dataset, **extra) -> SweepJob:
 
 def _running_trial(sweep) -> SweepTrial:
     return SweepTrial.objects.get(sweep=sweep, state="running")
+
+
+def _completed_with_a_checkpoint(trial, **fields) -> None:
+    """The trial's run ended (its announcement unheard) and left a checkpoint to evaluate."""
+    TrainingRun.objects.filter(pk=trial.run_id).update(status="completed", **fields)
+    RunArtifact.objects.create(run_id=trial.run_id, name="checkpoints/12/params", kind="checkpoint", size_bytes=1,
+                               sha256="0" * 64)
 
 
 @pytest.mark.django_db
@@ -85,7 +92,7 @@ def test_an_evaluation_metric_waits_for_the_evaluation_even_if_its_queueing_was_
     make_eval_set()
     sweep = _sweep(trainer, dataset, metric="answer_accuracy", eval_set="small-v1")
     trial = _running_trial(sweep)
-    TrainingRun.objects.filter(pk=trial.run_id).update(status="completed", final_loss=0.5)  # its end went unheard
+    _completed_with_a_checkpoint(trial, final_loss=0.5)
     sweeps_reconcile_all()
     evaluation = Evaluation.objects.get(run_id=trial.run_id, auto=True)  # the reconcile pass queued it
     trial.refresh_from_db()
@@ -101,7 +108,7 @@ def test_a_failed_evaluation_fails_its_trial_with_the_reason(trainer, dataset):
     make_eval_set()
     sweep = _sweep(trainer, dataset, metric="answer_accuracy", eval_set="small-v1")
     trial = _running_trial(sweep)
-    TrainingRun.objects.filter(pk=trial.run_id).update(status="completed")
+    _completed_with_a_checkpoint(trial)
     sweeps_reconcile_all()
     Evaluation.objects.filter(run_id=trial.run_id).update(status="failed", error="evaluator exited with code 1")
     sweeps_reconcile_all()
@@ -114,7 +121,7 @@ def test_cancelling_a_sweep_cancels_its_trials_evaluations_too(trainer, dataset)
     make_eval_set()
     sweep = _sweep(trainer, dataset, metric="answer_accuracy", eval_set="small-v1")
     trial = _running_trial(sweep)
-    TrainingRun.objects.filter(pk=trial.run_id).update(status="completed")
+    _completed_with_a_checkpoint(trial)
     sweeps_reconcile_all()
     sweep_cancel(sweep=sweep)
     assert Evaluation.objects.get(run_id=trial.run_id).status == "cancelled"
