@@ -85,8 +85,9 @@ def viewer(db):
 # promotes and sweeps, but sees only what they created. The persona for whom everyone else's runs,
 # datasets, evaluations, baselines, models and sweeps are out of reach (404) on write endpoints.
 CONTRACTOR_PERMISSIONS = [("evaluations", "add_evaluation"), ("evaluations", "add_regressionbaseline"),
-                          ("evaluations", "add_regressioncheck"), ("runs", "add_trainingrun"), ("sweeps", "add_sweepjob"),
-                          ("registry", "add_registeredmodel"), ("registry", "add_modelversion")]
+                          ("evaluations", "add_regressioncheck"), ("runs", "add_trainingrun"),
+                          ("sweeps", "add_sweepjob"), ("registry", "add_registeredmodel"),
+                          ("registry", "add_modelversion")]
 
 
 @pytest.fixture
