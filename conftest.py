@@ -1,14 +1,50 @@
 """Shared fixtures: personas (owner, curator, outsider, trainer, viewer, contractor, admin), API clients
 with keys."""
 
+import os
+import re
+
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
 from apps.core.testing import key_client
 from apps.traces.testing import make_trace_body
 from tunixrt.celery import app as celery_app
+
+XDIST_MAX_WORKERS = 3
+
+
+def _own_redis_databases_per_xdist_worker() -> None:
+    """pytest-django gives each pytest-xdist worker its own test database; this gives it its own Celery
+    broker and cache Redis databases too. Without it one worker's `cache.clear()` empties another's cache
+    mid-test, and a real Celery worker started by one test takes another's tasks. gw0 (and a run without
+    xdist) keeps the Makefile's broker 15 and cache 12; gwN uses 15 - 2N and 12 - 2N (db 14 is bench_runs')."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if re.fullmatch(r"gw\d+", worker) else 0
+    if not index:
+        return
+    if index >= XDIST_MAX_WORKERS:
+        raise pytest.UsageError(f"the tests run on at most {XDIST_MAX_WORKERS} xdist workers (got {worker})")
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        # Celery reads the variable before its settings; subprocess workers inherit it.
+        settings.CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"] = _with_db(settings.CELERY_BROKER_URL,
+                                                                                15 - 2 * index)
+        celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+        celery_app._pool = celery_app.amqp._producer_pool = None
+    if settings.CACHE_URL:
+        settings.CACHE_URL = os.environ["CACHE_URL"] = _with_db(settings.CACHE_URL, 12 - 2 * index)
+        settings.CACHES["default"]["LOCATION"] = settings.CACHE_URL
+        caches._settings = caches.settings = caches.configure_settings(None)
+
+
+def _with_db(url: str, db: int) -> str:
+    return re.sub(r"/\d+$", f"/{db}", url)
+
+
+_own_redis_databases_per_xdist_worker()
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
-"""The builtin `tiny` model really learns from generated traces: its loss falls by more than 4×
-and it writes the full `<reasoning>…</reasoning><answer>…</answer>` format for held-out prompts."""
+"""The builtin `tiny` model really learns from generated traces with the product's recipe (a SentencePiece
+tokenizer learned on the export, packed rows): its loss falls by more than 4× and it writes the full
+`<reasoning>…</reasoning><answer>…</answer>` format for held-out prompts."""
 
 import json
 
@@ -19,8 +20,8 @@ def test_tiny_learns_the_format_and_to_stop(tmp_path):
     with open(data, "w", encoding="utf-8") as handle:
         for index, trace in enumerate(generate("dev-reasoning-v1", count=600, seed=11).items):
             handle.write(json.dumps(render_tunix_sft(trace, f"dev-{index}")) + "\n")
-    config = tiny_config(max_steps=320, batch_size=16, learning_rate=1e-2, warmup_steps=10, max_seq_len=256,
-                         checkpoint_every=0)
+    config = tiny_config(max_steps=150, batch_size=8, learning_rate=1e-2, warmup_steps=10, max_seq_len=256,
+                         checkpoint_every=0, tokenizer="spm", packing=True)
     result = train(config, data, tmp_path / "run", peak_flops=1e11)
     assert result.status == "completed"
 

@@ -14,7 +14,7 @@ from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
 
 from .conftest import tiny_config
 
-LONG = tiny_config(max_steps=600, checkpoint_every=25)
+LONG = tiny_config(max_steps=300, checkpoint_every=25)
 
 
 def _start(client, dataset, config) -> TrainingRun:
@@ -73,7 +73,7 @@ def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer,
         trainer_pid = _trainer_pid(crashed)
         worker.kill()
     wait_for(lambda: _gone(trainer_pid), timeout=10)  # PR_SET_PDEATHSIG took the trainer down with it
-    assert _status(crashed) == "running" and _last_step(crashed) < 600
+    assert _status(crashed) == "running" and _last_step(crashed) < 300
 
     wait_for(lambda: jobs_reap_all(stale_seconds=2)["training_run"]["requeued"] == 1, timeout=30)
     with celery_worker("train", purge=False) as worker:
@@ -83,7 +83,7 @@ def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer,
 
     crashed.refresh_from_db()
     reference.refresh_from_db()
-    assert (crashed.status, crashed.attempt, crashed.steps_completed) == ("completed", 2, 600)
+    assert (crashed.status, crashed.attempt, crashed.steps_completed) == ("completed", 2, 300)
     assert crashed.final_loss == reference.final_loss  # to the float
     losses = list(RunMetric.objects.filter(run=crashed).order_by("step").values_list("step", "loss"))
     assert losses == list(RunMetric.objects.filter(run=reference).order_by("step").values_list("step", "loss"))
