@@ -37,6 +37,12 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "trt_<id>_<secret> API key"}
 
 
+def author(user):
+    """The user a write records as its author (`created_by`, `requested_by`, `actor`): None for an anonymous
+    caller and for writes no user made (tasks, commands)."""
+    return user if user is not None and user.is_authenticated else None
+
+
 def actor_label(request) -> str:
     """Who did it, for audit rows: the username, and which API key when one was used."""
     if isinstance(request.auth, ApiKey):

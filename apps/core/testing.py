@@ -2,7 +2,9 @@
 test database, polling."""
 
 import contextlib
+import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,8 +159,11 @@ class Endpoint:
     def url(self, ids: dict) -> str:
         return self.path.format(**ids)
 
-    def call(self, client, ids: dict):
-        body = self.body(ids) if callable(self.body) else self.body
+    def body_for(self, ids: dict):
+        return self.body(ids) if callable(self.body) else self.body
+
+    def call(self, client, ids: dict, body=None):
+        body = self.body_for(ids) if body is None else body
         if self.content_type:
             return client.generic(self.method.upper(), self.url(ids), body, content_type=self.content_type)
         if body is None:
@@ -229,6 +234,42 @@ class EndpointContract:
         scope = "write" if endpoint.write else "read"
         response = endpoint.call(key_client(request.getfixturevalue(endpoint.actor), scope), known)
         assert 200 <= response.status_code < 300, response.content
+
+    def test_the_body_takes_what_the_schema_documents_and_nothing_else(self, endpoint, known, request):
+        """The OpenAPI document is the behaviour (apps.core.validation): an undocumented key is refused by
+        name, and no documented key is ever refused as unknown."""
+        body = endpoint.body_for(known)
+        if endpoint.method == "get" or not isinstance(body, dict) or endpoint.content_type or endpoint.format != "json":
+            pytest.skip("no JSON object body")
+        documented = documented_body_fields(endpoint.method, endpoint.url(known).split("?")[0])
+        assert set(body) <= documented, f"the matrix sends undocumented fields {set(body) - documented}"
+        client = key_client(request.getfixturevalue(endpoint.actor), "write" if endpoint.write else "read")
+        refused = endpoint.call(client, known, {**body, "zz_undocumented": 1})
+        assert refused.status_code == 400 and "zz_undocumented" in refused.json()["detail"], refused.content
+        for name in sorted(documented - set(body)):
+            detail = endpoint.call(client, known, {**body, name: None}).json().get("detail")
+            assert "Unknown field" not in str((detail or {}).get(name) if isinstance(detail, dict) else ""), name
+
+
+def documented_body_fields(method: str, url: str) -> set[str]:
+    """The properties the OpenAPI document gives the JSON body of `method url`."""
+    from django.urls import resolve
+
+    schema = _openapi()
+    path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", resolve(url).route)
+    body = schema["paths"][path][method.lower()].get("requestBody", {}).get("content", {}).get("application/json")
+    if body is None:
+        return set()
+    ref = body["schema"].get("$ref", "")
+    component = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else body["schema"]
+    return set(component.get("properties", {}))
+
+
+@functools.cache
+def _openapi() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
 
 
 def api_routes(urlconf=None) -> set[tuple[str, str]]:

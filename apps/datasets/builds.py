@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict
 from apps.core.jobs import JobContext, job_dispatch, job_run
 from apps.core.models import ACTIVE_JOB_STATUSES
@@ -46,7 +47,7 @@ def dataset_build_submit(*, spec: BuildSpec, user=None, actor_label: str = "") -
 def dataset_build_queue(*, spec: BuildSpec, user=None, actor_label: str = "") -> DatasetBuild:
     """Queue a build job; an identical request joins the active build of the same id."""
     request = spec.as_request()
-    requested_by = user if user is not None and user.is_authenticated else None
+    requested_by = author(user)
     try:
         with transaction.atomic():
             build = DatasetBuild.objects.create(dataset_id=spec.dataset_id, request=request,

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.core.authentication import author
 from apps.core.db import copy_rows
 from apps.core.errors import Conflict, Invalid
 from apps.datasets import storage
@@ -225,7 +226,7 @@ def _store(spec: BuildSpec, frozen: Frozen, manifest: dict, *, parent, user, pro
                 id=spec.dataset_id, name=spec.name, version=spec.version, content_hash=frozen.content_hash,
                 selection_strategy=spec.strategy, trace_count=len(frozen.trace_ids), train_count=counts["train"],
                 val_count=counts["val"], test_count=counts["test"], session_id=spec.session_id, parent=parent,
-                created_by=user if user is not None and user.is_authenticated else None, stats=frozen.stats,
+                created_by=author(user), stats=frozen.stats,
                 manifest=manifest,
             )
             _insert_items(version, frozen, progress)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rest_framework import serializers
 
 from apps.core.errors import Invalid
+from apps.core.validation import RequestSerializer
 from apps.traces.models import TraceStatus
 from training.trace_schema import canonical_json
 
@@ -22,8 +23,6 @@ MAX_PROVENANCE_BYTES = 16 * 1024
 STRATEGIES = ("latest", "random", "all", "stratified")
 DEFAULT_SPLIT = {"train": 1.0, "val": 0.0, "test": 0.0}
 FILTER_KEYS = ("status", "source", "category", "tags", "meta", "created_after", "created_before", "ids")
-BUILD_KEYS = ("dataset_name", "dataset_version", "filters", "selection_strategy", "seed", "stratify_by", "limit",
-              "split", "session_id", "parent_dataset_id", "provenance")
 
 # Lowercase words joined by single '-' or '_'; versions use '.' or '_' but never '-', so the id
 # `{name}-{version}` always splits at its last '-' and is safe as a directory name.
@@ -89,7 +88,7 @@ class SplitSerializer(serializers.Serializer):
         return attrs
 
 
-class BuildRequestSerializer(serializers.Serializer):
+class BuildRequestSerializer(RequestSerializer):
     dataset_name = serializers.RegexField(NAME_RE, max_length=120, error_messages={
         "invalid": "Use lowercase letters and digits joined by single '-' or '_' (e.g. 'dev-reasoning')."})
     dataset_version = serializers.RegexField(VERSION_RE, max_length=64, error_messages={
@@ -139,7 +138,7 @@ def parse_build_request(data) -> BuildSpec:
     """Validate a build request body; Invalid (400) names every bad field."""
     if not isinstance(data, dict):
         raise Invalid({"non_field_errors": ["A build request must be a JSON object."]})
-    errors = _unknown_keys(data, BUILD_KEYS)
+    errors: dict = {}
     body = BuildRequestSerializer(data=data)
     if not body.is_valid():
         errors.update({key: _messages(value) for key, value in body.errors.items()})

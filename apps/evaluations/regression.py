@@ -16,10 +16,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.core.lookups import as_uuid
 from apps.core.models import JobStatus
+from apps.core.validation import validated
 from apps.evaluations.models import BaselineKind, Evaluation, RegressionBaseline, RegressionCheck
+from apps.evaluations.requests import BaselineRequestSerializer, CheckRequestSerializer
 from apps.evaluations.selectors import (
     baselines_visible_to,
     comparable_differences,
@@ -33,55 +36,33 @@ from apps.runs.models import TrainingRun
 from apps.runs.selectors import runs_visible_to
 from training.stats import minimum_detectable_effect, paired_bootstrap_ci
 
-BASELINE_KEYS = ("name", "metric", "evaluation_id", "lower_is_better", "tolerance", "tolerance_mode", "decision")
-CHECK_KEYS = ("baseline", "evaluation_id", "run_id")
 GATE_NAME_PREFIX = "gate:"
-DECISIONS = ("point", "paired_ci")
 
 
 # --- baselines -----------------------------------------------------------------------------------
 
 def baseline_create(*, data, user=None) -> RegressionBaseline:
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(BASELINE_KEYS)}."]
-              for key in sorted(set(data) - set(BASELINE_KEYS), key=str)}
-    evaluation = _evaluation_for(user, data.get("evaluation_id"), errors)
-    _baseline_name(data.get("name"), errors)
-    metric = data.get("metric", "answer_accuracy")
-    if not isinstance(metric, str) or (evaluation is not None and metric_value(evaluation.metrics, metric) is None):
+    """Validate a baseline (BaselineRequestSerializer) on a completed evaluation the caller may see."""
+    values = validated(BaselineRequestSerializer, data)
+    errors: dict = {}
+    evaluation = _evaluation_for(user, values["evaluation_id"], errors)
+    name, metric, decision = values["name"], values["metric"], values["decision"]
+    if name.startswith(GATE_NAME_PREFIX):
+        errors["name"] = [f"Names starting with {GATE_NAME_PREFIX!r} belong to the champion gate; use another."]
+    elif RegressionBaseline.objects.filter(name=name).exists():
+        errors["name"] = [f"A baseline named {name!r} exists; baselines are immutable, use another name."]
+    if evaluation is not None and metric_value(evaluation.metrics, metric) is None:
         errors["metric"] = [f"The evaluation has no numeric metric {metric!r} (e.g. answer_accuracy, "
                             "format_compliance, by_category.<name>.answer_accuracy)."]
-    tolerance = data.get("tolerance", 0.0)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
-        errors["tolerance"] = ["Must be a number >= 0."]
-    mode = data.get("tolerance_mode", "absolute")
-    if mode not in ("absolute", "relative"):
-        errors["tolerance_mode"] = ["Must be 'absolute' or 'relative'."]
-    lower_is_better = data.get("lower_is_better", False)
-    if not isinstance(lower_is_better, bool):
-        errors["lower_is_better"] = ["Must be true or false."]
-    decision = data.get("decision", "point")
-    if decision not in DECISIONS:
-        errors["decision"] = ["Must be 'point' or 'paired_ci'."]
-    elif decision == "paired_ci" and isinstance(metric, str) and not _pairable(metric):
+    if decision == "paired_ci" and not _pairable(metric):
         errors["decision"] = [f"paired_ci needs a per-item metric (answer_accuracy, format_compliance, "
                               f"reasoning_check_rate, overall or by_<group>.<value>.), not {metric!r}."]
     if errors:
         raise Invalid(errors)
     return RegressionBaseline.objects.create(
-        name=data["name"], metric=metric, eval_set=evaluation.eval_set, evaluation=evaluation,
-        lower_is_better=lower_is_better, tolerance=float(tolerance), tolerance_mode=mode, decision=decision,
-        created_by=user if user is not None and user.is_authenticated else None)
-
-
-def _baseline_name(name, errors: dict) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        errors["name"] = ["Give a name of 1 to 120 characters."]
-    elif name.startswith(GATE_NAME_PREFIX):
-        errors["name"] = [f"Names starting with {GATE_NAME_PREFIX!r} belong to the champion gate; use another."]
-    elif RegressionBaseline.objects.filter(name=name).exists():
-        errors["name"] = [f"A baseline named {name!r} exists; baselines are immutable, use another name."]
+        name=name, metric=metric, eval_set=evaluation.eval_set, evaluation=evaluation,
+        lower_is_better=values["lower_is_better"], tolerance=values["tolerance"],
+        tolerance_mode=values["tolerance_mode"], decision=decision, created_by=author(user))
 
 
 def _pairable(metric: str) -> bool:
@@ -90,11 +71,8 @@ def _pairable(metric: str) -> bool:
         not group or (len(group) == 2 and group[0].startswith("by_")))
 
 
-def _evaluation_for(user, evaluation_id, errors: dict, key: str = "evaluation_id") -> Evaluation | None:
+def _evaluation_for(user, evaluation_id: str, errors: dict, key: str = "evaluation_id") -> Evaluation | None:
     """A completed evaluation the caller may see; unknown and out of reach are the same 404."""
-    if evaluation_id is None:
-        errors[key] = ["Give the id of a completed evaluation."]
-        return None
     evaluations = evaluations_visible_to(user) if user is not None else Evaluation.objects.all()
     evaluation = evaluations.filter(pk=evaluation_id).select_related("eval_set").first() \
         if as_uuid(evaluation_id) else None
@@ -166,7 +144,7 @@ def regression_check(*, baseline: RegressionBaseline, evaluation: Evaluation, us
         minimum_detectable_effect=minimum_detectable_effect(*paired) if paired else None,
         details={**policy, "allowed_regression": verdict["allowed"], "worse_by": verdict["worse_by"],
                  "baseline_kind": baseline.kind, "baseline_evaluation": str(baseline.evaluation_id)},
-        created_by=user if user is not None and user.is_authenticated else None)
+        created_by=author(user))
 
 
 def _decide(policy: dict, base_value: float, current: float, interval) -> dict:
@@ -185,21 +163,13 @@ def regression_check_request(*, data, user=None) -> RegressionCheck:
     """`{"baseline": name, "evaluation_id": …}` or `{"baseline": name, "run_id": …}` (the run's latest
     completed evaluation comparable with the baseline's) → a stored check. A baseline, evaluation or run
     the caller cannot see is 404, like an unknown one."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(CHECK_KEYS)}."]
-              for key in sorted(set(data) - set(CHECK_KEYS), key=str)}
-    if not isinstance(data.get("baseline"), str):
-        errors["baseline"] = ["Give the baseline's name."]
-    if ("evaluation_id" in data) == ("run_id" in data):
-        errors["evaluation_id"] = ["Give exactly one of evaluation_id or run_id."]
-    if errors:
-        raise Invalid(errors)
+    data = validated(CheckRequestSerializer, data)
     baselines = baselines_visible_to(user) if user is not None else RegressionBaseline.objects.all()
     baseline = baselines.select_related("evaluation").filter(name=data["baseline"]).first()
     if baseline is None:
         raise NotFound(f"No regression baseline named {data['baseline']!r}.", extra={"field": "baseline"})
     if "evaluation_id" in data:
+        errors: dict = {}
         evaluation = _evaluation_for(user, data["evaluation_id"], errors)
         if errors:
             raise Invalid(errors)

@@ -16,12 +16,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, Invalid
 from apps.core.jobs import job_cancel, job_dispatch
 from apps.core.models import ACTIVE_JOB_STATUSES, JobStatus
 from apps.core.notify import notify
+from apps.core.validation import validated
 from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalItem, EvalSet, Evaluation, EvaluationSource
+from apps.evaluations.requests import EvaluateRequestSerializer
 from apps.evaluations.signals import evaluation_finished
 from apps.runs.models import TrainingRun
 from apps.runs.selectors import run_checkpoint_steps
@@ -29,9 +32,6 @@ from training.run_files import file_sha256
 
 logger = logging.getLogger(__name__)
 
-REQUEST_KEYS = ("eval_set", "section", "limit", "judges", "checkpoint_step", "max_new_tokens", "batch_size")
-MAX_NEW_TOKENS_LIMIT = 4096
-BATCH_SIZE_LIMIT = 256
 
 
 # --- eval sets -----------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def evaluation_request_or_existing(*, run: TrainingRun, data, user=None, auto: b
         try:
             with transaction.atomic():
                 evaluation = Evaluation.objects.create(
-                    **fields, auto=auto, created_by=user if user is not None and user.is_authenticated else None)
+                    **fields, auto=auto, created_by=author(user))
                 job_dispatch(Evaluation, evaluation.pk)
             return evaluation, True
         except IntegrityError:
@@ -106,18 +106,17 @@ def _evaluation_fields(run: TrainingRun, data) -> dict:
     """Everything an evaluation row is created with, from a validated request; the checkpoint step is
     resolved (default: the run's latest) and a limit covering the whole slice is no limit, so equal
     requests get equal keys."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
-              for key in sorted(set(data) - set(REQUEST_KEYS), key=str)}
-    eval_set = _eval_set(data.get("eval_set"), errors)
-    section = _section(eval_set, data.get("section"), errors)
-    limit = _bounded(data, "limit", 1, eval_set.item_count if eval_set else None, errors)
-    max_new_tokens = _bounded(data, "max_new_tokens", 1, MAX_NEW_TOKENS_LIMIT, errors)
-    batch_size = _bounded(data, "batch_size", 1, BATCH_SIZE_LIMIT, errors) or 16
-    checkpoint_step = _bounded(data, "checkpoint_step", 1, None, errors)
+    values = validated(EvaluateRequestSerializer, data)
+    errors: dict = {}
+    eval_set = _eval_set(values["eval_set"], errors)
+    section = _section(eval_set, values.get("section"), errors)
+    limit = values.get("limit")
+    if limit is not None and eval_set is not None and limit > eval_set.item_count:
+        errors["limit"] = [f"Must be an integer from 1 to {eval_set.item_count}."]
+    max_new_tokens, checkpoint_step = values.get("max_new_tokens"), values.get("checkpoint_step")
+    batch_size = values.get("batch_size") or 16
     try:
-        judges = judge_registry.judge_set(data.get("judges"))
+        judges = judge_registry.judge_set(values.get("judges"))
     except Invalid as exc:
         errors.update(exc.detail)
     if errors:
@@ -145,10 +144,7 @@ def _request_key(fields: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _eval_set(value, errors: dict) -> EvalSet | None:
-    if not isinstance(value, str) or not value:
-        errors["eval_set"] = ["Give the id of a loaded eval set, e.g. 'eval-v1'."]
-        return None
+def _eval_set(value: str, errors: dict) -> EvalSet | None:
     eval_set = EvalSet.objects.filter(pk=value).first()
     if eval_set is None:
         known = ", ".join(EvalSet.objects.values_list("id", flat=True)) or "none (run manage.py seed_datasets)"
@@ -162,16 +158,6 @@ def _section(eval_set: EvalSet | None, value, errors: dict) -> str | None:
     sections = sorted(set(eval_set.items.values_list("section", flat=True)))
     if value not in sections:
         errors["section"] = [f"{eval_set.pk} has no section {value!r}; it has {', '.join(sections)}."]
-    return value
-
-
-def _bounded(data: dict, key: str, low: int, high: int | None, errors: dict) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if type(value) is not int or value < low or (high is not None and value > high):
-        errors[key] = [f"Must be an integer from {low}" + (f" to {high}." if high is not None else " up.")]
-        return None
     return value
 
 

@@ -33,32 +33,38 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import serializers
 
+from apps.core.authentication import author
 from apps.core.errors import Invalid, NotFound
 from apps.core.paths import folder_problem
+from apps.core.validation import (
+    RequestSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictNumberField,
+    collect,
+)
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_visible_to
 from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalSet, Evaluation, EvaluationSource, Prediction
 from apps.evaluations.selectors import evaluation_metrics
-from apps.runs.models import RunMetric, TrainingRun
+from apps.runs.models import METRIC_FIELDS, RunMetric, TrainingRun
+from apps.runs.requests import TrainConfigField
 from apps.runs.selectors import run_checkpoint_steps
-from apps.runs.services import train_config_from_request, training_run_create
+from apps.runs.services import training_run_create
 from apps.runs.storage import RunPaths, record_artifacts
 from training.evaluate import judge
 
-RUN_KEYS = ("dataset_id", "dataset_content_hash", "config", "steps_completed", "final_loss", "code_version",
-            "device", "timings", "tokens_per_s")
 PART_NAMES = ("run", "metrics", "evaluation", "predictions", "archive")
-METRIC_KEYS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
-EVALUATION_KEYS = ("eval_set", "section", "limit", "generation")
 
 
 def run_import(*, parts: dict, user=None) -> tuple[TrainingRun, Evaluation | None]:
     errors: dict = {f"{name}": ["Unknown part; send run, metrics, evaluation, predictions, archive."]
                     for name in sorted(set(parts) - set(PART_NAMES))}
     run_data = _json_part(parts, "run", errors, required=True)
-    dataset, config = _run_fields(run_data, errors, user) if isinstance(run_data, dict) else (None, None)
+    dataset, config, run_values = _run_fields(run_data, errors, user) if run_data is not None else (None, None, None)
     metrics = _metrics(_lines(parts, "metrics", errors), errors)
     evaluation_data = _json_part(parts, "evaluation", errors, required=False)
     eval_set, items = _evaluation(evaluation_data, parts, errors)
@@ -68,7 +74,7 @@ def run_import(*, parts: dict, user=None) -> tuple[TrainingRun, Evaluation | Non
     members = _archive_members(archive, errors) if archive is not None else []
     if errors:
         raise Invalid(errors)
-    return _store(user, dataset, config, run_data, metrics, eval_set, {**(evaluation_data or {}), **(
+    return _store(user, dataset, config, run_values, metrics, eval_set, {**(evaluation_data or {}), **(
         evaluation_slice or {})}, predictions, archive, members)
 
 
@@ -112,21 +118,43 @@ def _lines(parts, name, errors) -> list[dict]:
     return rows
 
 
-def _run_fields(data: dict, errors: dict, user=None):
-    for key in sorted(set(data) - set(RUN_KEYS), key=str):
-        errors[f"run.{key}"] = [f"Unknown field; allowed: {', '.join(RUN_KEYS)}."]
+class ImportedRunSerializer(RequestSerializer):
+    """The `run` part: what the run says about itself (its config validated like a direct run's)."""
+
+    dataset_id = StrictCharField(max_length=200, help_text="the stored dataset version it trained on")
+    dataset_content_hash = StrictCharField(max_length=64, help_text="that version's content hash, as a check")
+    config = TrainConfigField()
+    steps_completed = StrictIntegerField(min_value=0)
+    final_loss = StrictNumberField(required=False, allow_null=True)
+    code_version = serializers.DictField(required=False, default=dict)
+    device = serializers.DictField(required=False, default=dict)
+    timings = serializers.DictField(required=False, default=dict)
+    tokens_per_s = StrictNumberField(required=False, allow_null=True, min_value=0)
+
+
+class ImportedEvaluationSerializer(RequestSerializer):
+    """The `evaluation` part: which eval set the predictions answer (their slice is derived from their items;
+    a section or limit sent must agree with it)."""
+
+    eval_set = StrictCharField(max_length=200)
+    section = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True)
+    limit = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    generation = serializers.DictField(required=False, help_text="the generation settings the client used")
+
+
+def _run_fields(data, errors: dict, user=None):
+    values = collect(ImportedRunSerializer, data, errors, prefix="run")
+    if not isinstance(data, dict):
+        return None, None, None
     dataset = _dataset(data.get("dataset_id"), user)
     if data.get("dataset_content_hash") != dataset.content_hash:
         errors["run.dataset_content_hash"] = [f"{dataset.pk} has content hash {dataset.content_hash}; the run says "
                                               f"{data.get('dataset_content_hash')!r}: it trained on other data."]
-    # The same rules as a direct run's config: a Gemma model_dir names a folder of the server's models folder.
-    config = train_config_from_request(data.get("config"), errors, field="run.config")
-    steps = data.get("steps_completed")
-    if type(steps) is not int or steps < 0 or (config is not None and steps > config.max_steps):
+    if values is None:
+        return dataset, None, None
+    if values["steps_completed"] > values["config"].max_steps:
         errors["run.steps_completed"] = ["Must be an integer from 0 to the config's max_steps."]
-    if data.get("final_loss") is not None and not _number(data["final_loss"]):
-        errors["run.final_loss"] = ["Must be a number."]
-    return dataset, config
+    return dataset, values["config"], values
 
 
 def _dataset(dataset_id, user) -> DatasetVersion:
@@ -151,12 +179,12 @@ def _metrics(rows: list[dict], errors: dict) -> list[RunMetric]:
         if type(step) is not int or step < 1 or step in seen:
             errors[f"metrics[{line}].step"] = ["Must be a new integer step >= 1."]
             continue
-        bad = [key for key in METRIC_KEYS if row.get(key) is not None and not _number(row[key])]
+        bad = [key for key in METRIC_FIELDS if row.get(key) is not None and not _number(row[key])]
         if bad:
             errors[f"metrics[{line}]"] = [f"Not numbers: {', '.join(bad)}."]
             continue
         seen.add(step)
-        metrics.append(RunMetric(step=step, at=timezone.now(), **{key: row.get(key) for key in METRIC_KEYS}))
+        metrics.append(RunMetric(step=step, at=timezone.now(), **{key: row.get(key) for key in METRIC_FIELDS}))
     return metrics
 
 
@@ -165,18 +193,13 @@ def _evaluation(data, parts, errors):
         if "predictions" in parts:
             errors["evaluation"] = ["Predictions need the evaluation part (which eval set they answer)."]
         return None, {}
-    if not isinstance(data, dict):
-        errors["evaluation"] = ["Must be a JSON object."]
+    values = collect(ImportedEvaluationSerializer, data, errors, prefix="evaluation")
+    if values is None:
         return None, {}
-    eval_set = EvalSet.objects.filter(pk=data.get("eval_set")).first() if isinstance(data.get("eval_set"), str) \
-        else None
-    for key in sorted(set(data) - set(EVALUATION_KEYS), key=str):
-        errors[f"evaluation.{key}"] = [f"Unknown field; allowed: {', '.join(EVALUATION_KEYS)}."]
+    eval_set = EvalSet.objects.filter(pk=values["eval_set"]).first()
     if eval_set is None:
-        errors["evaluation.eval_set"] = [f"No eval set {data.get('eval_set')!r}."]
+        errors["evaluation.eval_set"] = [f"No eval set {values['eval_set']!r}."]
         return None, {}
-    if "generation" in data and not isinstance(data["generation"], dict):
-        errors["evaluation.generation"] = ["Must be a JSON object (the generation settings used)."]
     if "predictions" not in parts:
         errors["predictions"] = ["Send the predictions (NDJSON) of the evaluation."]
     return eval_set, {item.item_id: item for item in eval_set.items.all()}
@@ -257,7 +280,7 @@ def _archive_members(upload, errors: dict) -> list[tarfile.TarInfo]:
 
 # --- storing -------------------------------------------------------------------------------------
 
-def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, predictions, archive, members):
+def _store(user, dataset, config, run_values, metrics, eval_set, evaluation_data, predictions, archive, members):
     now = timezone.now()
     staging = Path(settings.RUNS_DIR) / f".import-{uuid.uuid4().hex}"
     try:
@@ -267,10 +290,10 @@ def _store(user, dataset, config, run_data, metrics, eval_set, evaluation_data, 
         with transaction.atomic():
             run = training_run_create(
                 dataset=dataset, config=config, user=user, auto_evaluate=False, imported=True, status="completed",
-                attempt=1, worker="import", steps_completed=run_data["steps_completed"],
-                final_loss=run_data.get("final_loss"), tokens_per_s=run_data.get("tokens_per_s"),
-                code_version=run_data.get("code_version") or {}, device=run_data.get("device") or {},
-                timings=run_data.get("timings") or {}, started_at=now, finished_at=now)
+                attempt=1, worker="import", steps_completed=run_values["steps_completed"],
+                final_loss=run_values.get("final_loss"), tokens_per_s=run_values.get("tokens_per_s"),
+                code_version=run_values["code_version"], device=run_values["device"], timings=run_values["timings"],
+                started_at=now, finished_at=now)
             for metric in metrics:
                 metric.run = run
             RunMetric.objects.bulk_create(metrics, batch_size=1000)
@@ -331,7 +354,7 @@ def _store_evaluation(run, eval_set, data, predictions, user) -> Evaluation:
         judge_key=judge_registry.judge_key(judge_set), generation=data.get("generation") or {},
         item_count=len(predictions), progress_done=len(predictions), progress_total=len(predictions),
         status="completed", attempt=1, worker="import", started_at=now, finished_at=now,
-        created_by=user if user is not None and user.is_authenticated else None)
+        created_by=author(user))
     rows = []
     for item, row in predictions:
         scored = judge({"expected_answer": item.expected_answer}, row["output"])

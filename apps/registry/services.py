@@ -8,14 +8,15 @@ import re
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, Forbidden, Invalid, NotFound
-from apps.core.lookups import as_int, as_uuid
+from apps.core.lookups import as_int
 from apps.core.models import JobStatus
+from apps.core.validation import validated
 from apps.evaluations.selectors import weights_evidence
 from apps.registry import storage
 from apps.registry.evidence import champion_check, version_evidence_queue
 from apps.registry.models import (
-    NAME_RE,
     AliasEvent,
     Blob,
     ModelAlias,
@@ -23,33 +24,30 @@ from apps.registry.models import (
     ModelVersionFile,
     RegisteredModel,
 )
+from apps.registry.requests import (
+    AliasRequestSerializer,
+    ModelRequestSerializer,
+    PromoteRequestSerializer,
+    SweepPromoteRequestSerializer,
+    VersionEvaluateRequestSerializer,
+)
 from apps.registry.selectors import models_visible_to
 from apps.registry.verify import checkpoint_load_check
 from apps.runs.models import TrainingRun
 from apps.runs.selectors import runs_visible_to
 from apps.runs.storage import RunPaths
 
-LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CHAMPION = "champion"
 
 
 def registered_model_create(*, data, user=None) -> RegisteredModel:
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: ["Unknown field; allowed: name, description."] for key in sorted(set(data) - {"name", "description"},
-                                                                                   key=str)}
-    name, description = data.get("name"), data.get("description", "")
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        errors["name"] = ["Use 1-120 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."]
-    if not isinstance(description, str) or len(description) > 5000:
-        errors["description"] = ["Must be text of at most 5,000 characters."]
-    if errors:
-        raise Invalid(errors)
+    values = validated(ModelRequestSerializer, data)
+    name, description = values["name"], values["description"]
     try:
         with transaction.atomic():
             return RegisteredModel.objects.create(name=name, description=description,
-                                                  created_by=user if user and user.is_authenticated else None)
+                                                  created_by=author(user))
     except IntegrityError:
         raise Conflict(f"A model named {name!r} exists.", code="model_exists") from None
 
@@ -63,17 +61,8 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
     An imported run's checkpoint is loaded first (a folder name proves nothing); its evaluation is the
     client's word, so the version's metrics wait for a server evaluation of that checkpoint, which is
     queued here, as it is for any version without one."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: ["Unknown field; allowed: run_id, label."] for key in sorted(set(data) - {"run_id", "label"},
-                                                                                 key=str)}
+    data = validated(PromoteRequestSerializer, data)
     label = data.get("label")
-    if label is not None and (not isinstance(label, str) or not LABEL_RE.fullmatch(label)):
-        errors["label"] = ["Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."]
-    if not as_uuid(data.get("run_id")):
-        errors["run_id"] = ["Give the id (a UUID) of a completed training run."]
-    if errors:
-        raise Invalid(errors)
     run = _promotable_run(data["run_id"], user)
     existing = ModelVersion.objects.filter(model=model, source_run=run).first()
     if existing is not None:
@@ -129,7 +118,7 @@ def _create_version(model, run, step, label, files, user) -> ModelVersion:
         dataset_version_id=run.dataset_version_id, dataset_content_hash=run.dataset_content_hash,
         code_version=run.code_version, size_bytes=sum(size for _, _, size in files),
         metrics=evaluation.metrics if evaluation else {}, metrics_evaluation=evaluation,
-        created_by=user if user is not None and user.is_authenticated else None)
+        created_by=author(user))
     for sha256, size in {(sha, size) for _, sha, size in files}:
         Blob.objects.get_or_create(sha256=sha256, defaults={"size_bytes": size})
     ModelVersionFile.objects.bulk_create([ModelVersionFile(version=version, path=path, blob_id=sha256)
@@ -146,7 +135,7 @@ def model_alias_move(*, model: RegisteredModel, alias: str, data, user=None, act
     version, force, reason = _alias_request(model, alias, data)
     current = ModelAlias.objects.filter(model=model, name=alias).select_related("version").first()
     event = AliasEvent(model=model, alias=alias, from_version=current.version if current else None,
-                       to_version=version, actor=user if user is not None and user.is_authenticated else None,
+                       to_version=version, actor=author(user),
                        actor_label=actor_label, forced=force, reason=reason)
     if alias == CHAMPION and force and not (user is not None and user.is_superuser):
         _refuse(event, "Only a superuser may force the champion alias.")
@@ -198,23 +187,14 @@ def _refuse(event: AliasEvent, why: str) -> None:
 
 
 def _alias_request(model: RegisteredModel, alias: str, data) -> tuple[ModelVersion, bool, str]:
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: ["Unknown field; allowed: version, force, reason."]
-              for key in sorted(set(data) - {"version", "force", "reason"}, key=str)}
+    values = validated(AliasRequestSerializer, data)
+    errors: dict = {}
     if not ALIAS_RE.fullmatch(alias):
         errors["alias"] = ["Use 1-64 lowercase letters, digits, '_' or '-', starting with a letter."]
-    force, reason = data.get("force", False), data.get("reason", "")
-    if not isinstance(force, bool):
-        errors["force"] = ["Must be true or false."]
-    if not isinstance(reason, str) or len(reason) > 2000:
-        errors["reason"] = ["Must be text of at most 2,000 characters."]
-    elif force is True and not reason.strip():
-        errors["reason"] = ["A forced move needs a written reason."]
-    version = _version_of(model, data.get("version"), errors)
+    version = _version_of(model, values["version"], errors)
     if errors:
         raise Invalid(errors)
-    return version, force, reason
+    return version, values["force"], values["reason"]
 
 
 def _version_of(model: RegisteredModel, label, errors: dict) -> ModelVersion | None:
@@ -224,17 +204,21 @@ def _version_of(model: RegisteredModel, label, errors: dict) -> ModelVersion | N
     return version
 
 
+def model_version_evaluate(*, version: ModelVersion, run: TrainingRun, data, user=None):
+    """Evaluate a version: its source run's checkpoint at the version's step (the same weights); returns
+    (evaluation, created), the identical active evaluation if there is one."""
+    from apps.evaluations.services import evaluation_request_or_existing
+
+    values = validated(VersionEvaluateRequestSerializer, data)
+    return evaluation_request_or_existing(run=run, user=user,
+                                          data={**values, "checkpoint_step": version.checkpoint_step})
+
+
 def sweep_best_promote(*, sweep, data, user=None) -> tuple[ModelVersion, bool]:
     """One click from a finished sweep to a version: promote its best trial's run."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
+    data = validated(SweepPromoteRequestSerializer, data)
     if sweep.best_trial_id is None:
         raise Conflict(f"The sweep is {sweep.status} and has no best trial yet.", code="no_best_trial")
-    errors = {key: ["Unknown field; allowed: model, label."] for key in sorted(set(data) - {"model", "label"}, key=str)}
-    if not isinstance(data.get("model"), str):
-        errors["model"] = ["Give the name of a registered model (create it with POST /api/models)."]
-    if errors:
-        raise Invalid(errors)
     models = models_visible_to(user) if user is not None else RegisteredModel.objects.all()
     model = models.filter(name=data["model"]).first()
     if model is None:

@@ -30,10 +30,11 @@ from apps.core.child import ChildProcess, Outcome, Sink, follow
 from apps.core.errors import Invalid
 from apps.core.jobs import JobCancelled, JobContext, job_run
 from apps.core.notify import notify
-from apps.core.paths import folder_problem, resolve_inside
+from apps.core.paths import resolve_inside
 from apps.datasets.selectors import dataset_export_chunks
 from apps.runs import storage
 from apps.runs.models import METRIC_FIELDS, RunLogLine, RunMetric, TrainingRun
+from apps.runs.requests import model_dir_problem
 from apps.runs.services import run_topic
 from training import protocol
 from training.run_files import METRICS_FILE, read_metrics
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 2000
-MODELS_FOLDER = "the server's models folder"
 
 
 def training_run_launch(*, run_id) -> str | None:
@@ -84,7 +84,7 @@ def _export_inputs(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> N
     config = dict(run.config)
     if config.get("model_dir"):
         # Checked at request time too; the folder may have gone since. The message names the user's folder.
-        problem = folder_problem(settings.MODELS_DIR, config["model_dir"], what=MODELS_FOLDER)
+        problem = model_dir_problem(config["model_dir"])
         if problem:
             raise Invalid({"config.model_dir": [problem]}, code="trainer_input_error")
         config["model_dir"] = str(resolve_inside(settings.MODELS_DIR, config["model_dir"]))

@@ -12,21 +12,19 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.core.jobs import job_cancel, job_dispatch
 from apps.core.notify import notify
-from apps.core.paths import folder_problem
-from apps.datasets.models import DatasetVersion, Split
+from apps.core.validation import validated
+from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import dataset_get
 from apps.runs.models import TrainingRun
+from apps.runs.requests import RunRequestSerializer
 from apps.runs.signals import training_run_finished
-from training.config import ConfigError, TrainConfig
-
-REQUEST_KEYS = ("dataset_id", "config", "dry_run", "split", "max_attempts", "auto_evaluate")
-MAX_ATTEMPTS_LIMIT = 10
+from training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -69,62 +67,18 @@ def backend_available(backend: str) -> bool:
 
 
 def training_run_plan(*, data, user) -> tuple[RunPlan, bool]:
-    """Validate a run request body; returns (plan, dry_run). Invalid names every bad field."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
-              for key in sorted(set(data) - set(REQUEST_KEYS), key=str)}
-    dataset_id = data.get("dataset_id")
-    if not isinstance(dataset_id, str) or not dataset_id:
-        errors["dataset_id"] = ["Give the id of a dataset version, e.g. 'dev-reasoning-v1'."]
-    split = data.get("split", Split.TRAIN)
-    if split not in Split.values:
-        errors["split"] = [f"Must be one of {', '.join(Split.values)}."]
-    dry_run, auto_evaluate = data.get("dry_run", True), data.get("auto_evaluate", True)
-    for key, value in (("dry_run", dry_run), ("auto_evaluate", auto_evaluate)):
-        if not isinstance(value, bool):
-            errors[key] = ["Must be true or false."]
-    max_attempts = data.get("max_attempts", 3)
-    if type(max_attempts) is not int or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
-        errors["max_attempts"] = [f"Must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}."]
-    config = train_config_from_request(data.get("config"), errors)
-    if errors:
-        raise Invalid(errors)
+    """Validate a run request body (RunRequestSerializer); returns (plan, dry_run). Invalid names every
+    bad field."""
+    values = validated(RunRequestSerializer, data)
     try:
-        dataset = dataset_get(user=user, dataset_id=dataset_id, with_manifest=False)
+        dataset = dataset_get(user=user, dataset_id=values["dataset_id"], with_manifest=False)
     except NotFound:
-        raise Invalid({"dataset_id": [f"No dataset version {dataset_id!r}."]}) from None
-    plan = RunPlan(dataset=dataset, split=split, config=config, max_attempts=max_attempts,
-                   auto_evaluate=auto_evaluate)
+        raise Invalid({"dataset_id": [f"No dataset version {values['dataset_id']!r}."]}) from None
+    plan = RunPlan(dataset=dataset, split=values["split"], config=values["config"],
+                   max_attempts=values["max_attempts"], auto_evaluate=values["auto_evaluate"])
     if plan.examples == 0:
-        raise Invalid({"split": [f"Split {split!r} of {dataset.pk} holds no traces."]})
-    return plan, dry_run
-
-
-def train_config_from_request(raw, errors: dict, *, field: str = "config") -> TrainConfig | None:
-    """The TrainConfig a request names under `field`, or None with every problem added to `errors`
-    (`field.key` paths); a Gemma `model_dir` must be a folder inside TUNIXRT_MODELS_DIR. Direct runs,
-    sweeps and imports all validate their configs here."""
-    if raw is None:
-        errors[field] = ["Give a TrainConfig object (backend, model, max_steps, …)."]
-        return None
-    try:
-        config = TrainConfig.from_dict(raw)
-    except ConfigError as exc:
-        errors.update({f"{field}.{key}": messages for key, messages in exc.errors.items()})
-        return None
-    if config.model_dir is not None:
-        problem = model_dir_problem(config.model_dir)
-        if problem:
-            errors[f"{field}.model_dir"] = [problem]
-            return None
-    return config
-
-
-def model_dir_problem(model_dir: str) -> str | None:
-    """A client may name a model folder only inside TUNIXRT_MODELS_DIR (relative to it); the message
-    names the folder the client gave, never where the server keeps it."""
-    return folder_problem(settings.MODELS_DIR, model_dir, what="the server's models folder")
+        raise Invalid({"split": [f"Split {plan.split!r} of {dataset.pk} holds no traces."]})
+    return plan, values["dry_run"]
 
 
 def training_run_submit(*, plan: RunPlan, user=None) -> TrainingRun:
@@ -142,7 +96,7 @@ def training_run_create(*, dataset: DatasetVersion, config: TrainConfig, user=No
     return TrainingRun.objects.create(
         dataset_version=dataset, dataset_content_hash=dataset.content_hash, config=config.to_dict(),
         config_hash=config.config_hash(), backend=config.backend, model=config.model, seed=config.seed,
-        max_steps=config.max_steps, created_by=user if user is not None and user.is_authenticated else None,
+        max_steps=config.max_steps, created_by=author(user),
         **fields)
 
 

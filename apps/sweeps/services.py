@@ -15,7 +15,6 @@ leave a sweep waiting forever.
 from __future__ import annotations
 
 import logging
-import math
 
 import optuna
 from django.conf import settings
@@ -24,134 +23,52 @@ from django.utils import timezone
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, DomainError, Invalid, NotFound
 from apps.core.jobs import job_dispatch
 from apps.core.models import ACTIVE_JOB_STATUSES, JobStatus
+from apps.core.validation import validated
 from apps.datasets.selectors import dataset_get
 from apps.evaluations.models import EvalSet, Evaluation
 from apps.evaluations.selectors import metric_value
 from apps.evaluations.services import evaluation_auto_request, evaluation_cancel
 from apps.runs.models import TrainingRun
-from apps.runs.services import train_config_from_request, training_run_cancel, training_run_create
+from apps.runs.services import training_run_cancel, training_run_create
 from apps.sweeps.models import SweepJob, SweepTrial
-from training.config import ConfigError, TrainConfig
+from apps.sweeps.requests import SweepRequestSerializer
+from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-REQUEST_KEYS = ("name", "dataset_id", "base_config", "search_space", "metric", "direction", "n_trials",
-                "max_concurrent", "seed", "eval_set", "eval_limit")
-SPACE_TYPES = ("choice", "uniform", "loguniform", "randint")
 RUN_METRIC = "final_loss"
-MAX_TRIALS = 500
 
 
 # --- creating --------------------------------------------------------------------------------------
 
 def sweep_create(*, data, user=None) -> SweepJob:
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    errors = {key: [f"Unknown field; allowed: {', '.join(REQUEST_KEYS)}."]
-              for key in sorted(set(data) - set(REQUEST_KEYS), key=str)}
-    n_trials = _int(data, "n_trials", None, 1, MAX_TRIALS, errors)
-    max_concurrent = _int(data, "max_concurrent", 1, 1, 16, errors)
-    seed = _int(data, "seed", 0, 0, 2**31 - 1, errors)
-    eval_limit = _int(data, "eval_limit", None, 1, 100_000, errors)
-    metric, direction = data.get("metric", "answer_accuracy"), data.get("direction")
-    if not isinstance(metric, str) or not metric:
-        errors["metric"] = ["Give an evaluation metric (e.g. answer_accuracy) or final_loss."]
-    direction = direction or ("minimize" if metric == RUN_METRIC else "maximize")
-    if direction not in ("maximize", "minimize"):
-        errors["direction"] = ["Must be 'maximize' or 'minimize'."]
-    eval_set = _eval_set(data, metric, errors)
-    base = data.get("base_config")
-    space = _space(data.get("search_space"), base, errors)
-    if errors:
-        raise Invalid(errors)
+    """Validate a sweep (SweepRequestSerializer) and store it `created`."""
+    values = validated(SweepRequestSerializer, data)
+    metric = values["metric"]
+    eval_set = None
+    if metric != RUN_METRIC:
+        name = values.get("eval_set") or settings.AUTO_EVAL_SET
+        eval_set = EvalSet.objects.filter(pk=name).first()
+        if eval_set is None:
+            raise Invalid({"eval_set": [f"No eval set {name!r} to score the trials on (run manage.py "
+                                        "seed_datasets)."]})
     try:
-        dataset = dataset_get(user=user, dataset_id=data["dataset_id"], with_manifest=False) \
-            if isinstance(data.get("dataset_id"), str) else None
+        dataset = dataset_get(user=user, dataset_id=values["dataset_id"], with_manifest=False)
     except NotFound:
-        dataset = None
-    if dataset is None:
-        raise Invalid({"dataset_id": ["Give the id of a dataset version to train the trials on."]})
+        raise Invalid({"dataset_id": ["Give the id of a dataset version to train the trials on."]}) from None
     if dataset.train_count == 0:
         raise Invalid({"dataset_id": [f"{dataset.pk} has no training split to train the trials on."]})
     return SweepJob.objects.create(
-        name=str(data.get("name", ""))[:120], dataset_version=dataset, base_config=base, search_space=space,
-        metric=metric, direction=direction, n_trials=n_trials, max_concurrent=max_concurrent, seed=seed,
-        eval_set=eval_set, eval_limit=eval_limit,
-        created_by=user if user is not None and user.is_authenticated else None)
-
-
-def _eval_set(data: dict, metric, errors: dict) -> EvalSet | None:
-    if metric == RUN_METRIC:
-        return None
-    name = data.get("eval_set") or settings.AUTO_EVAL_SET
-    eval_set = EvalSet.objects.filter(pk=name).first() if isinstance(name, str) else None
-    if eval_set is None:
-        errors["eval_set"] = [f"No eval set {name!r} to score the trials on (run manage.py seed_datasets)."]
-    return eval_set
-
-
-def _int(data, key, default, low, high, errors) -> int | None:
-    value = data.get(key, default)
-    if value is None and default is None and key == "n_trials":
-        errors[key] = [f"Required: how many trials to run (1 to {high})."]
-        return None
-    if value is not None and (type(value) is not int or not low <= value <= high):
-        errors[key] = [f"Must be an integer from {low} to {high}."]
-        return None
-    return value
-
-
-def _space(space, base, errors: dict) -> dict:
-    if not isinstance(base, dict):
-        errors["base_config"] = ["Give the TrainConfig every trial starts from."]
-        return {}
-    train_config_from_request(base, errors, field="base_config")  # the same rules as a direct run's config
-    if not isinstance(space, dict) or not space:
-        errors["search_space"] = ["Give at least one parameter to search, e.g. "
-                                  '{"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}}.']
-        return {}
-    fields = set(TrainConfig.__dataclass_fields__) - {"backend", "model", "model_dir", "lora"}
-    for name, spec in space.items():
-        if name not in fields:
-            errors[f"search_space.{name}"] = [f"Not a TrainConfig parameter; searchable: {', '.join(sorted(fields))}."]
-            continue
-        problem = _spec_problem(spec)
-        if problem:
-            errors[f"search_space.{name}"] = [problem]
-            continue
-        for value in _extremes(spec):  # every value the sampler could draw must make a valid config
-            try:
-                TrainConfig.from_dict({**base, name: value})
-            except ConfigError as exc:
-                errors[f"search_space.{name}"] = [f"{value!r} gives an invalid config: {exc}"]
-                break
-    return space
-
-
-def _spec_problem(spec) -> str | None:
-    if not isinstance(spec, dict) or spec.get("type") not in SPACE_TYPES:
-        return f"Must be an object with a type of {', '.join(SPACE_TYPES)}."
-    if spec["type"] == "choice":
-        values = spec.get("values")
-        ok = isinstance(values, list) and values and all(isinstance(v, str | int | float | bool) for v in values)
-        return None if ok else "A choice needs a non-empty list of values."
-    low, high = spec.get("low"), spec.get("high")
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
-    if not numbers or low >= high:
-        return "Needs numbers low < high."
-    if spec["type"] == "loguniform" and low <= 0:
-        return "loguniform needs low > 0."
-    if spec["type"] == "randint" and not all(type(v) is int for v in (low, high)):
-        return "randint needs integer bounds."
-    return None
-
-
-def _extremes(spec: dict) -> list:
-    return list(spec["values"]) if spec["type"] == "choice" else [spec["low"], spec["high"]]
+        name=values["name"], dataset_version=dataset, base_config=values["base_config"].to_dict(),
+        search_space=values["search_space"], metric=metric,
+        direction=values.get("direction") or ("minimize" if metric == RUN_METRIC else "maximize"),
+        n_trials=values["n_trials"], max_concurrent=values["max_concurrent"], seed=values["seed"],
+        eval_set=eval_set, eval_limit=values.get("eval_limit"), created_by=author(user))
 
 
 def _distribution(spec: dict):

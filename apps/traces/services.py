@@ -13,11 +13,14 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.authentication import author
 from apps.core.errors import Conflict, Invalid, TooLarge
 from apps.core.metrics import CURATION_EVENTS, TRACE_DUPLICATES, TRACES_CREATED
 from apps.core.readcache import namespace_changed
+from apps.core.validation import validated
 from apps.traces.bulk import insert_new_traces, stored_ids_by_hash, trace_models
 from apps.traces.models import ALLOWED_TRANSITIONS, CurationEvent, Trace, TraceScore, TraceStatus
+from apps.traces.requests import TraceReviewRequestSerializer
 from apps.traces.scoring import SCORER, SCORER_VERSION, structural_score
 from apps.traces.selectors import TRACE_READS, traces_visible_to
 from training.trace_schema import compact_json_bytes, trace_content_hash, trace_errors
@@ -45,7 +48,7 @@ def _trace_fields(clean: dict, *, user) -> dict:
         "tags": [str(t) for t in tags],
         "content_hash": trace_content_hash(clean),
         "step_count": len(clean["steps"]),
-        "created_by_id": user.pk if user is not None and user.is_authenticated else None,
+        "created_by_id": getattr(author(user), "pk", None),
         # Its scoring task is sent after the commit; should that send be lost, the reaper sends it again.
         "score_due_at": now + timedelta(seconds=settings.JOB_REQUEUE_SECONDS),
     }
@@ -197,10 +200,17 @@ def _record_event(*, trace, action, from_status, to_status, reason, actor, actor
         from_status=from_status,
         to_status=to_status,
         reason=reason or "",
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=author(actor),
         actor_label=actor_label or (actor.get_username() if actor is not None and actor.is_authenticated else ""),
         **extra,
     )
+
+
+def trace_review_request(*, trace: Trace, data, actor=None, actor_label: str = "") -> Trace:
+    """A review request body (TraceReviewRequestSerializer) applied to `trace`."""
+    values = validated(TraceReviewRequestSerializer, data)
+    return trace_review(trace=trace, to_status=values["status"], reason=values["reason"], actor=actor,
+                        actor_label=actor_label)
 
 
 def trace_review(*, trace: Trace, to_status: str, reason: str = "", actor=None, actor_label: str = "") -> Trace:

@@ -51,3 +51,19 @@ def test_no_app_imports_the_pipeline():
         if (ROOT / "apps" / app / "__init__.py").exists():
             assert _offenders(f"apps/{app}", lambda name: name.startswith("apps.pipeline"),
                               include_tests=True) == {}
+
+
+# The apps stack strictly (SPEC §1): each imports only those listed before it. Sweeps score trials on
+# evaluation metrics, so they sit above evaluations; the registry promotes a sweep's best trial.
+APP_ORDER = ["core", "traces", "datasets", "runs", "evaluations", "sweeps", "registry", "pipeline"]
+
+
+def test_every_app_imports_only_the_apps_below_it():
+    present = sorted(p.name for p in (ROOT / "apps").iterdir() if (p / "__init__.py").exists())
+    assert sorted(APP_ORDER) == present, "a new app needs its place in APP_ORDER"
+    upward = {}
+    for level, app in enumerate(APP_ORDER):
+        above = tuple(f"apps.{higher}" for higher in APP_ORDER[level + 1:])
+        found = _offenders(f"apps/{app}", lambda name, above=above: name.startswith(above), include_tests=False)
+        upward.update(found)
+    assert upward == {}

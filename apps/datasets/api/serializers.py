@@ -2,21 +2,9 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.core.api.serializers import JobSerializerMixin
-from apps.core.errors import Invalid
 from apps.datasets.models import DatasetBuild, DatasetVersion, Split
-from apps.datasets.spec import MAX_LIMIT, MAX_SEED
+from apps.datasets.spec import MAX_LIMIT
 from apps.traces.models import TraceStatus
-
-MAX_GENERATE = 1000
-
-
-def reject_unknown_keys(data, allowed: tuple) -> None:
-    """Bodies are strict, like trace bodies: an unknown key is a 400 naming it."""
-    if not isinstance(data, dict):
-        raise Invalid({"non_field_errors": ["The body must be a JSON object."]})
-    unknown = sorted(set(data) - set(allowed), key=str)
-    if unknown:
-        raise Invalid({key: ["Unknown field; allowed: " + ", ".join(allowed) + "."] for key in unknown})
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -61,24 +49,6 @@ class DatasetVersionDetailSerializer(DatasetVersionSerializer):
 class ExportQuerySerializer(serializers.Serializer):
     format = serializers.CharField(required=False, default="trace")
     split = serializers.ChoiceField(choices=Split.values, required=False)
-
-
-class SftExportSerializer(serializers.Serializer):
-    dataset_id = serializers.CharField(max_length=200)
-    split = serializers.ChoiceField(choices=Split.values, required=False)
-
-
-class SftManifestSerializer(serializers.Serializer):
-    dataset_id = serializers.CharField(max_length=200)
-    split = serializers.ChoiceField(choices=Split.values, required=False, default="train")
-    config = serializers.JSONField(required=False, default=dict)
-
-
-class UngarGenerateSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=MAX_GENERATE, default=100)
-    seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, default=0)
-    persist = serializers.BooleanField(default=True)
-    approve = serializers.BooleanField(default=False, help_text="Approve the stored traces (needs review_trace).")
 
 
 class UngarExportQuerySerializer(serializers.Serializer):

@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 from apps.core.authentication import actor_label
 from apps.core.errors import Invalid, TooLarge
 from apps.core.parsers import LimitedJSONParser
-from apps.datasets import selectors, services
+from apps.core.validation import validated
+from apps.datasets import requests, selectors, services
 from apps.datasets.api import serializers as s
 from apps.datasets.api.negotiation import ExportFormatNegotiation
 from apps.datasets.api.parsers import JSONLinesParser, LimitedMultiPartParser, NDJSONParser
@@ -163,14 +164,12 @@ def _slices(data: bytes, size: int = 1 << 20):
 class TunixSftExportView(APIView):
     permission_classes = [ReadOnlyRequest]
 
-    @extend_schema(request=s.SftExportSerializer, responses={(200, "application/x-ndjson"): _ndjson_schema})
+    @extend_schema(request=requests.SftExportRequestSerializer,
+                   responses={(200, "application/x-ndjson"): _ndjson_schema})
     def post(self, request):
-        s.reject_unknown_keys(request.data, ("dataset_id", "split"))
-        body = s.SftExportSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        version = selectors.dataset_get(user=request.user, dataset_id=body.validated_data["dataset_id"],
-                                        with_manifest=False)
-        return _dataset_export(version, "tunix_sft", body.validated_data.get("split"))
+        body = validated(requests.SftExportRequestSerializer, request.data)
+        version = selectors.dataset_get(user=request.user, dataset_id=body["dataset_id"], with_manifest=False)
+        return _dataset_export(version, "tunix_sft", body.get("split"))
 
 
 class TunixSftManifestView(APIView):
@@ -178,19 +177,16 @@ class TunixSftManifestView(APIView):
 
     permission_classes = [ReadOnlyRequest]
 
-    @extend_schema(request=s.SftManifestSerializer,
+    @extend_schema(request=requests.SftManifestRequestSerializer,
                    responses={(200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="YAML")})
     def post(self, request):
-        s.reject_unknown_keys(request.data, ("dataset_id", "split", "config"))
-        body = s.SftManifestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        version = selectors.dataset_get(user=request.user, dataset_id=body.validated_data["dataset_id"],
-                                        with_manifest=False)
+        body = validated(requests.SftManifestRequestSerializer, request.data)
+        version = selectors.dataset_get(user=request.user, dataset_id=body["dataset_id"], with_manifest=False)
         try:
-            config = TrainConfig.from_dict(body.validated_data["config"])
+            config = TrainConfig.from_dict(body["config"])
         except ConfigError as exc:
             raise Invalid({f"config.{key}": messages for key, messages in exc.errors.items()}) from None
-        split = body.validated_data["split"]
+        split = body["split"]
         if version.split_counts[split] == 0:
             raise Invalid({"split": [f"Split {split!r} of {version.pk} holds no traces."]})
         manifest = _training_manifest(request, version, split, config)
@@ -222,19 +218,17 @@ class UngarStatusView(APIView):
             "rules": {"deck": "52 cards, 4 suits of 2-10, J, Q, K, A", "deal": "one card each from a shuffled deck",
                       "ranking": "ace high; suits do not matter", "tie": "equal ranks tie"},
             "questions": list(QUESTIONS),
-            "max_generate": s.MAX_GENERATE,
+            "max_generate": requests.MAX_GENERATE,
         })
 
 
 class UngarGenerateView(APIView):
     write_permission = "traces.add_trace"
 
-    @extend_schema(request=s.UngarGenerateSerializer, responses={201: dict, 200: dict})
+    @extend_schema(request=requests.UngarGenerateRequestSerializer, responses={201: dict, 200: dict})
     def post(self, request):
-        s.reject_unknown_keys(request.data, ("count", "seed", "persist", "approve"))
-        body = s.UngarGenerateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        count, seed, persist, approve = (body.validated_data[k] for k in ("count", "seed", "persist", "approve"))
+        body = validated(requests.UngarGenerateRequestSerializer, request.data)
+        count, seed, persist, approve = (body[k] for k in ("count", "seed", "persist", "approve"))
         if approve and not request.user.has_perm("traces.review_trace"):
             raise exceptions.PermissionDenied("Approving generated traces needs the 'traces.review_trace' permission.")
         generated = generate(GENERATOR, count=count, seed=seed)

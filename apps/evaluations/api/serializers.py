@@ -13,19 +13,6 @@ from apps.evaluations.models import (
 from apps.evaluations.selectors import COMPARABLE, LEADERBOARD_SOURCES
 
 
-class EvaluateRequestSerializer(serializers.Serializer):
-    """Documents POST /api/tunix/runs/{id}/evaluate; validation is services.evaluation_request."""
-
-    eval_set = serializers.CharField(help_text="a loaded eval set, e.g. eval-v1")
-    section = serializers.CharField(required=False, help_text="only items of this section")
-    limit = serializers.IntegerField(required=False, min_value=1, help_text="only the first N items")
-    judges = serializers.ListField(child=serializers.CharField(), required=False,
-                                   help_text="answer_exact and format always run; add reasoning_checks, llm_judge")
-    checkpoint_step = serializers.IntegerField(required=False, min_value=1, help_text="default: the latest")
-    max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
-    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=256)
-
-
 def ci_method(obj) -> str | None:
     """Which interval `ci` is: Wilson since evaluations recorded it, the bootstrap before."""
     if obj.ci_low is None:
@@ -166,25 +153,6 @@ class BaselineSerializer(serializers.ModelSerializer):
         from apps.evaluations.selectors import metric_value
 
         return metric_value(obj.evaluation.metrics, obj.metric)
-
-
-class BaselineRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    metric = serializers.CharField(default="answer_accuracy")
-    evaluation_id = serializers.UUIDField()
-    lower_is_better = serializers.BooleanField(default=False)
-    tolerance = serializers.FloatField(min_value=0, default=0.0)
-    tolerance_mode = serializers.ChoiceField(choices=["absolute", "relative"], default="absolute")
-    decision = serializers.ChoiceField(choices=["point", "paired_ci"], default="point",
-                                       help_text="point: the point values decide; paired_ci: pass only when the "
-                                                 "paired 95 % interval's worse end is within the tolerance")
-
-
-class CheckRequestSerializer(serializers.Serializer):
-    baseline = serializers.CharField(help_text="the baseline's name")
-    evaluation_id = serializers.UUIDField(required=False)
-    run_id = serializers.UUIDField(required=False, help_text="instead of evaluation_id: the run's latest evaluation "
-                                                             "comparable with the baseline's")
 
 
 class CheckSerializer(serializers.ModelSerializer):

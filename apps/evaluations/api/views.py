@@ -6,13 +6,14 @@ from rest_framework.views import APIView
 from apps.core.models import JobStatus
 from apps.evaluations import regression, selectors, services
 from apps.evaluations.api import serializers as s
+from apps.evaluations.requests import BaselineRequestSerializer, CheckRequestSerializer, EvaluateRequestSerializer
 from apps.runs.selectors import run_get
 
 
 class RunEvaluateView(APIView):
     write_permission = "evaluations.add_evaluation"
 
-    @extend_schema(request=s.EvaluateRequestSerializer, responses={202: s.EvaluationSerializer,
+    @extend_schema(request=EvaluateRequestSerializer, responses={202: s.EvaluationSerializer,
                                                                    200: s.EvaluationSerializer})
     def post(self, request, run_id):
         """Queue an evaluation of a completed run's checkpoint (202 + the evaluation's URL); an identical
@@ -97,7 +98,7 @@ class BaselineListCreateView(generics.ListAPIView):
         return selectors.baselines_visible_to(self.request.user).select_related("evaluation", "created_by") \
             .order_by("name")
 
-    @extend_schema(request=s.BaselineRequestSerializer, responses={201: s.BaselineSerializer})
+    @extend_schema(request=BaselineRequestSerializer, responses={201: s.BaselineSerializer})
     def post(self, request):
         baseline = regression.baseline_create(data=request.data, user=request.user)
         return Response(s.BaselineSerializer(baseline).data, status=status.HTTP_201_CREATED)
@@ -106,7 +107,7 @@ class BaselineListCreateView(generics.ListAPIView):
 class RegressionCheckView(APIView):
     write_permission = "evaluations.add_regressioncheck"
 
-    @extend_schema(request=s.CheckRequestSerializer, responses={201: s.CheckSerializer})
+    @extend_schema(request=CheckRequestSerializer, responses={201: s.CheckSerializer})
     def post(self, request):
         """Compare an evaluation (or a run's latest) with a baseline: pass or fail, stored."""
         check = regression.regression_check_request(data=request.data, user=request.user)

@@ -23,11 +23,6 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         return reverse("model-detail", kwargs={"model_ref": obj.pk})
 
 
-class ModelRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(required=False, allow_blank=True)
-
-
 class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     source_run_id = serializers.UUIDField(read_only=True)
@@ -75,17 +70,6 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
     def get_files(self, obj) -> list:
         return [{"path": f.path, "sha256": f.blob_id, "size_bytes": f.blob.size_bytes}
                 for f in obj.files.select_related("blob").order_by("path")]
-
-
-class PromoteRequestSerializer(serializers.Serializer):
-    run_id = serializers.UUIDField()
-    label = serializers.CharField(required=False, max_length=64)
-
-
-class AliasRequestSerializer(serializers.Serializer):
-    version = serializers.CharField(help_text="the version's label, e.g. v3")
-    force = serializers.BooleanField(default=False, help_text="superusers only, with a reason")
-    reason = serializers.CharField(required=False, allow_blank=True)
 
 
 class AliasEventSerializer(serializers.ModelSerializer):

@@ -8,9 +8,15 @@ from rest_framework.views import APIView
 from apps.core.authentication import actor_label
 from apps.evaluations.api.serializers import EvaluationSerializer
 from apps.evaluations.api.views import evaluation_accepted
-from apps.evaluations.services import evaluation_request_or_existing
 from apps.registry import selectors, services, storage
 from apps.registry.api import serializers as s
+from apps.registry.requests import (
+    AliasRequestSerializer,
+    ModelRequestSerializer,
+    PromoteRequestSerializer,
+    SweepPromoteRequestSerializer,
+    VersionEvaluateRequestSerializer,
+)
 from apps.runs.selectors import run_get
 from apps.sweeps.selectors import sweep_get
 
@@ -24,7 +30,7 @@ class ModelListCreateView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.models_visible_to(self.request.user).select_related("created_by").order_by("name")
 
-    @extend_schema(request=s.ModelRequestSerializer, responses={201: s.RegisteredModelSerializer})
+    @extend_schema(request=ModelRequestSerializer, responses={201: s.RegisteredModelSerializer})
     def post(self, request):
         model = services.registered_model_create(data=request.data, user=request.user)
         return Response(s.RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
@@ -50,7 +56,7 @@ class ModelVersionListView(generics.ListAPIView):
 class PromoteView(APIView):
     write_permission = WRITE_PERMISSION
 
-    @extend_schema(request=s.PromoteRequestSerializer, responses={201: s.ModelVersionDetailSerializer,
+    @extend_schema(request=PromoteRequestSerializer, responses={201: s.ModelVersionDetailSerializer,
                                                                   200: s.ModelVersionDetailSerializer})
     def post(self, request, model_ref):
         """A completed run → the next version (201); the same run again → its version (200)."""
@@ -63,7 +69,7 @@ class PromoteView(APIView):
 class AliasView(APIView):
     write_permission = WRITE_PERMISSION
 
-    @extend_schema(request=s.AliasRequestSerializer, responses={200: s.AliasEventSerializer})
+    @extend_schema(request=AliasRequestSerializer, responses={200: s.AliasEventSerializer})
     def put(self, request, model_ref, alias):
         """Point an alias at a version; `champion` needs a passing regression check (or a superuser's
         forced move with a reason)."""
@@ -103,15 +109,15 @@ class ModelVersionDownloadView(APIView):
 class ModelVersionEvaluateView(APIView):
     write_permission = "evaluations.add_evaluation"
 
-    @extend_schema(request=dict, responses={202: EvaluationSerializer, 200: EvaluationSerializer})
+    @extend_schema(request=VersionEvaluateRequestSerializer, responses={202: EvaluationSerializer,
+                                                                       200: EvaluationSerializer})
     def post(self, request, version_id):
         """Evaluate a version: its source run's checkpoint at the version's step (the same weights); an
         identical evaluation already queued or running is answered instead (200)."""
         version = selectors.version_get(user=request.user, version_id=version_id)
         run = run_get(user=request.user, run_id=version.source_run_id)
-        data = request.data if isinstance(request.data, dict) else {}
-        evaluation, created = evaluation_request_or_existing(run=run, user=request.user,
-                                                             data={**data, "checkpoint_step": version.checkpoint_step})
+        evaluation, created = services.model_version_evaluate(version=version, run=run, data=request.data,
+                                                              user=request.user)
         return evaluation_accepted(evaluation, created)
 
 
@@ -137,7 +143,8 @@ class TraceLineageView(APIView):
 class SweepPromoteView(APIView):
     write_permission = WRITE_PERMISSION
 
-    @extend_schema(request=dict, responses={201: s.ModelVersionDetailSerializer, 200: s.ModelVersionDetailSerializer})
+    @extend_schema(request=SweepPromoteRequestSerializer, responses={201: s.ModelVersionDetailSerializer,
+                                                                    200: s.ModelVersionDetailSerializer})
     def post(self, request, sweep_id):
         """Promote the sweep's best trial to a version of `model` (body: {"model": name, "label"?})."""
         sweep = sweep_get(user=request.user, sweep_id=sweep_id)

@@ -9,17 +9,6 @@ from apps.runs.models import RunArtifact, TrainingRun
 from training.config import BACKENDS
 
 
-class RunRequestSerializer(serializers.Serializer):
-    """Documents POST /api/tunix/run; validation is apps.runs.services.training_run_plan."""
-
-    dataset_id = serializers.CharField(help_text="a dataset version id, e.g. dev-reasoning-v1")
-    config = serializers.JSONField(help_text="a TrainConfig (backend, model, max_steps, batch_size, …)")
-    dry_run = serializers.BooleanField(default=True, help_text="true: validate and report only")
-    split = serializers.ChoiceField(choices=["train", "val", "test"], default="train")
-    max_attempts = serializers.IntegerField(min_value=1, max_value=10, default=3)
-    auto_evaluate = serializers.BooleanField(default=True)
-
-
 class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     dataset_id = serializers.CharField(source="dataset_version_id", read_only=True)

@@ -15,6 +15,7 @@ from apps.core.models import JobStatus
 from apps.runs import selectors, services
 from apps.runs.api import serializers as s
 from apps.runs.api.logstream import LogStream, async_events, parse_last_event_id, sync_events
+from apps.runs.requests import RunRequestSerializer
 from apps.runs.storage import artifact_path
 
 START_PERMISSION = "runs.add_trainingrun"
@@ -42,7 +43,7 @@ class TunixStatusView(APIView):
 class TunixRunView(APIView):
     write_permission = START_PERMISSION
 
-    @extend_schema(request=s.RunRequestSerializer, responses={200: dict, 202: s.TrainingRunDetailSerializer})
+    @extend_schema(request=RunRequestSerializer, responses={200: dict, 202: s.TrainingRunDetailSerializer})
     def post(self, request):
         """Validate a run; answer the plan (`dry_run`, the default) or queue it (202 + the run's URL)."""
         plan, dry_run = services.training_run_plan(data=request.data, user=request.user)

@@ -45,20 +45,3 @@ class SweepDetailSerializer(SweepSerializer):
 
     def get_trials(self, obj) -> list:
         return SweepTrialSerializer(obj.trials.select_related("run").order_by("number"), many=True).data
-
-
-class SweepRequestSerializer(serializers.Serializer):
-    """Documents POST /api/tuning/jobs; validation is apps.sweeps.services.sweep_create."""
-
-    name = serializers.CharField(required=False)
-    dataset_id = serializers.CharField()
-    base_config = serializers.JSONField()
-    search_space = serializers.JSONField(help_text='{"learning_rate": {"type": "loguniform", "low": 1e-4, '
-                                                   '"high": 1e-2}, "batch_size": {"type": "choice", "values": [4, 8]}}')
-    metric = serializers.CharField(default="answer_accuracy")
-    direction = serializers.ChoiceField(choices=["maximize", "minimize"], required=False)
-    n_trials = serializers.IntegerField(min_value=1, max_value=500)
-    max_concurrent = serializers.IntegerField(min_value=1, max_value=16, default=1)
-    seed = serializers.IntegerField(default=0)
-    eval_set = serializers.CharField(required=False)
-    eval_limit = serializers.IntegerField(required=False, min_value=1)

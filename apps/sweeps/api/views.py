@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from apps.sweeps import selectors, services
 from apps.sweeps.api import serializers as s
+from apps.sweeps.requests import SweepRequestSerializer
 
 SWEEP_PERMISSION = "sweeps.add_sweepjob"
 
@@ -16,7 +17,7 @@ class SweepListCreateView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.sweeps_visible_to(self.request.user).select_related("best_trial__run").order_by("-created_at")
 
-    @extend_schema(request=s.SweepRequestSerializer, responses={201: s.SweepDetailSerializer})
+    @extend_schema(request=SweepRequestSerializer, responses={201: s.SweepDetailSerializer})
     def post(self, request):
         sweep = services.sweep_create(data=request.data, user=request.user)
         return Response(s.SweepDetailSerializer(sweep).data, status=status.HTTP_201_CREATED)

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from apps.core import readcache
 from apps.core.authentication import actor_label
 from apps.core.errors import Conflict, Invalid
-from apps.traces import selectors, services
+from apps.traces import requests, selectors, services
 from apps.traces.api import serializers as s
 
 # The list's filter parameters, read once: building the serializer per request costs more than a cache hit.
@@ -57,7 +57,7 @@ class TraceListCreateView(generics.ListAPIView):
                                           "previous": paginator.get_previous_link()})
         return HttpResponse(envelope[:-1] + b',"results":' + results + b"}", content_type="application/json")
 
-    @extend_schema(request=s.TraceInSerializer, responses={201: s.TraceDetailSerializer})
+    @extend_schema(request=requests.TraceInSerializer, responses={201: s.TraceDetailSerializer})
     def post(self, request):
         trace, created = services.trace_create(data=request.data, user=request.user)
         if not created:
@@ -74,7 +74,7 @@ class TraceBatchView(APIView):
     def max_body_bytes(self):
         return settings.TRACE_BATCH_MAX_BYTES
 
-    @extend_schema(request=s.TraceBatchInSerializer, responses={201: dict})
+    @extend_schema(request=requests.TraceBatchInSerializer, responses={201: dict})
     def post(self, request):
         """A list of traces (or {"traces": [...]}), all-or-nothing. 201 when anything was stored; 200 when
         every trace was already stored (each reported as a duplicate)."""
@@ -124,13 +124,8 @@ class TraceScoreView(APIView):
 class TraceReviewView(APIView):
     write_permission = "traces.review_trace"
 
-    @extend_schema(request=s.TraceReviewSerializer, responses=s.TraceDetailSerializer)
+    @extend_schema(request=requests.TraceReviewRequestSerializer, responses=s.TraceDetailSerializer)
     def post(self, request, trace_id):
-        trace = selectors.trace_get(user=request.user, trace_id=trace_id)
-        body = s.TraceReviewSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        trace = services.trace_review(
-            trace=trace, to_status=body.validated_data["status"], reason=body.validated_data["reason"],
-            actor=request.user, actor_label=actor_label(request),
-        )
+        trace = services.trace_review_request(trace=selectors.trace_get(user=request.user, trace_id=trace_id),
+                                              data=request.data, actor=request.user, actor_label=actor_label(request))
         return Response(s.TraceDetailSerializer(trace).data)
