@@ -127,3 +127,24 @@ def field_errors(errors, prefix: str = "") -> dict:
         return flat
     return {prefix or "non_field_errors": [str(message) for message in
                                            (errors if isinstance(errors, list) else [errors])]}
+
+
+PAGINATION_PARAMETERS = ("limit", "offset")
+ALWAYS_ALLOWED_PARAMETERS = ("format",)  # DRF's renderer override (`?format=json`)
+
+
+def refuse_unknown_parameters(query_params, allowed) -> None:
+    """Unknown query parameters are a 400 naming them, as unknown body keys are: a misspelt filter must not
+    silently return everything."""
+    allowed = sorted({*allowed, *ALWAYS_ALLOWED_PARAMETERS})
+    unknown = sorted(set(query_params) - set(allowed))
+    if unknown:
+        raise Invalid({key: [f"Unknown query parameter; allowed: {', '.join(allowed)}."] for key in unknown})
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters of an endpoint: only the declared ones (and pagination's, on lists)."""
+
+    def to_internal_value(self, data):
+        refuse_unknown_parameters(data, [*self.fields, *PAGINATION_PARAMETERS])
+        return super().to_internal_value(data)

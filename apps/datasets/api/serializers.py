@@ -2,6 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.core.api.serializers import JobSerializerMixin
+from apps.core.validation import QuerySerializer
 from apps.datasets.models import DatasetBuild, DatasetVersion, Split
 from apps.datasets.spec import MAX_LIMIT
 from apps.traces.models import TraceStatus
@@ -46,16 +47,16 @@ class DatasetVersionDetailSerializer(DatasetVersionSerializer):
         fields = [*DatasetVersionSerializer.Meta.fields, "manifest"]
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportQuerySerializer(QuerySerializer):
     format = serializers.CharField(required=False, default="trace")
     split = serializers.ChoiceField(choices=Split.values, required=False)
 
 
-class UngarExportQuerySerializer(serializers.Serializer):
+class UngarExportQuerySerializer(QuerySerializer):
     format = serializers.CharField(required=False, default="trace")
     status = serializers.ChoiceField(choices=TraceStatus.values, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False)
 
 
-class IngestQuerySerializer(serializers.Serializer):
+class IngestQuerySerializer(QuerySerializer):
     mode = serializers.CharField(required=False, default="all_or_nothing")

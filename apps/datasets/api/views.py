@@ -121,7 +121,9 @@ class DatasetIngestView(APIView):
     def _upload(self, request):
         if "path" in request.query_params:
             raise _server_path_refused()
-        mode = request.query_params.get("mode", "all_or_nothing")
+        query = s.IngestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        mode = query.validated_data["mode"]
         data = request.data
         if request.content_type.split(";")[0].strip() in (NDJSONParser.media_type, JSONLinesParser.media_type):
             # DRF hands over {} instead of calling the parser when the body is empty.

@@ -2,6 +2,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.core.api.serializers import JobSerializerMixin
+from apps.core.validation import QuerySerializer
 from apps.evaluations.models import (
     EvalSet,
     Evaluation,
@@ -100,7 +101,7 @@ class LeaderboardRowSerializer(serializers.ModelSerializer):
         return reverse("evaluation-predictions", kwargs={"evaluation_id": obj.pk})
 
 
-class LeaderboardQuerySerializer(serializers.Serializer):
+class LeaderboardQuerySerializer(QuerySerializer):
     eval_set = serializers.CharField(max_length=200, required=False)
     dataset = serializers.CharField(max_length=200, required=False)
     backend = serializers.ChoiceField(choices=["builtin", "tunix"], required=False)
@@ -125,7 +126,7 @@ class PredictionSerializer(serializers.ModelSerializer):
                   "output_tokens", "stopped", "latency_s"]
 
 
-class PredictionQuerySerializer(serializers.Serializer):
+class PredictionQuerySerializer(QuerySerializer):
     correct = serializers.BooleanField(required=False, allow_null=True, default=None)
     category = serializers.CharField(max_length=64, required=False)
     section = serializers.CharField(max_length=64, required=False)

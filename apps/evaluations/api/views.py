@@ -42,6 +42,7 @@ class LeaderboardView(generics.ListAPIView):
     among comparable ones: the same eval-set content, judges and versions, section and limit (`group`)."""
 
     serializer_class = s.LeaderboardRowSerializer
+    query_serializer_class = s.LeaderboardQuerySerializer
 
     @extend_schema(parameters=[s.LeaderboardQuerySerializer])
     def get(self, request, *args, **kwargs):
@@ -77,6 +78,7 @@ class PredictionListView(generics.ListAPIView):
     """Every prediction next to its item, in item order; filter to the wrong ones or one category."""
 
     serializer_class = s.PredictionSerializer
+    query_serializer_class = s.PredictionQuerySerializer
 
     @extend_schema(parameters=[s.PredictionQuerySerializer])
     def get(self, request, *args, **kwargs):

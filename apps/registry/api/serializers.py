@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.validation import QuerySerializer
 from apps.registry.evidence import version_evidence
 from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
@@ -94,6 +95,6 @@ class AliasEventSerializer(serializers.ModelSerializer):
                 "minimum_detectable_effect": check.minimum_detectable_effect}
 
 
-class LineageQuerySerializer(serializers.Serializer):
+class LineageQuerySerializer(QuerySerializer):
     offset = serializers.IntegerField(min_value=0, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=50)

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import JobSerializerMixin
 from apps.core.models import JobStatus
+from apps.core.validation import QuerySerializer
 from apps.runs.models import RunArtifact, TrainingRun
 from training.config import BACKENDS
 
@@ -58,7 +59,7 @@ class RunStatusSerializer(serializers.Serializer):
     final_loss = serializers.FloatField(allow_null=True)
 
 
-class RunListQuerySerializer(serializers.Serializer):
+class RunListQuerySerializer(QuerySerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     dataset = serializers.CharField(max_length=200, required=False)
     backend = serializers.ChoiceField(choices=BACKENDS, required=False)
@@ -67,13 +68,13 @@ class RunListQuerySerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
 
-class LogQuerySerializer(serializers.Serializer):
+class LogQuerySerializer(QuerySerializer):
     since_seq = serializers.IntegerField(min_value=0, required=False, default=0)
     since_step = serializers.IntegerField(min_value=0, required=False, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=5000, required=False, default=500)
 
 
-class MetricsQuerySerializer(serializers.Serializer):
+class MetricsQuerySerializer(QuerySerializer):
     max_points = serializers.IntegerField(min_value=2, max_value=100_000, required=False)
 
 

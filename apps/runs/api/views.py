@@ -56,6 +56,7 @@ class TunixRunView(APIView):
 
 class RunListView(generics.ListAPIView):
     serializer_class = s.TrainingRunSerializer
+    query_serializer_class = s.RunListQuerySerializer
 
     @extend_schema(parameters=[s.RunListQuerySerializer])
     def get(self, request, *args, **kwargs):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.core.validation import QuerySerializer
 from apps.traces.models import Trace, TraceScore, TraceStatus
 
 
@@ -23,7 +24,7 @@ class TraceDetailSerializer(serializers.ModelSerializer):
                   "prompt", "final_answer", "steps", "meta", "step_count", "content_hash"]
 
 
-class TraceQuerySerializer(serializers.Serializer):
+class TraceQuerySerializer(QuerySerializer):
     status = serializers.ChoiceField(choices=TraceStatus.choices, required=False)
     source = serializers.CharField(max_length=200, required=False)
     category = serializers.CharField(max_length=200, required=False)
@@ -32,6 +33,6 @@ class TraceQuerySerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
 
-class TraceCompareQuerySerializer(serializers.Serializer):
+class TraceCompareQuerySerializer(QuerySerializer):
     base = serializers.UUIDField()
     other = serializers.UUIDField()

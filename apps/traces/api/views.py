@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from apps.core import readcache
 from apps.core.authentication import actor_label
 from apps.core.errors import Conflict, Invalid
+from apps.core.pagination import check_list_parameters
 from apps.traces import requests, selectors, services
 from apps.traces.api import serializers as s
 
@@ -20,6 +21,7 @@ LIST_FILTERS = tuple(s.TraceQuerySerializer().fields)
 
 class TraceListCreateView(generics.ListAPIView):
     serializer_class = s.TraceListSerializer
+    query_serializer_class = s.TraceQuerySerializer
     write_permission = "traces.add_trace"
 
     @extend_schema(parameters=[s.TraceQuerySerializer])
@@ -37,6 +39,7 @@ class TraceListCreateView(generics.ListAPIView):
         return selectors.trace_list(user=self.request.user, filters=self.filters).defer("steps", "meta")
 
     def list(self, request, *args, **kwargs):
+        check_list_parameters(request, self)  # before the cache, which keys by the known filters only
         paginator = self.paginator
         limit, offset = paginator.get_limit(request), paginator.get_offset(request)
         # Keyed by the known filter parameters only (made-up ones cannot multiply the entries) and
