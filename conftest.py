@@ -72,12 +72,46 @@ def eager_celery(request):
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def data_dirs(settings, tmp_path):
+    """Every test writes dataset versions, run folders and models under its own folder, never into the shared
+    data folder (and never one xdist worker beside another)."""
+    settings.DATASETS_DIR = tmp_path / "datasets"
+    settings.RUNS_DIR = tmp_path / "runs"
+    settings.MODELS_DIR = tmp_path / "models"
+    return tmp_path
+
+
 @pytest.fixture
 def dataset(db):
     """A small approved dataset version to train on (apps.runs.testing.make_dataset)."""
     from apps.runs.testing import make_dataset
 
     return make_dataset()
+
+
+@pytest.fixture
+def small_set(db):
+    """Six items in two sections and two categories (apps.evaluations.testing.make_eval_set)."""
+    from apps.evaluations.testing import make_eval_set
+
+    return make_eval_set()
+
+
+@pytest.fixture(scope="session")
+def trained_out(tmp_path_factory):
+    """A real tiny checkpoint, trained once per session (per xdist worker): generation and judging are real."""
+    from apps.evaluations.testing import train_tiny_checkpoint
+
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture
+def completed_run(dataset, trainer, trained_out):
+    """A completed run owning a copy of `trained_out`, its artifacts recorded."""
+    from apps.evaluations.testing import make_completed_run
+
+    return make_completed_run(dataset, trainer, trained_out)
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from apps.core.jobs import jobs_reap_all
 from apps.core.testing import celery_worker, key_client, wait_for
 from apps.evaluations.models import Evaluation, Prediction
 from apps.evaluations.selectors import evaluation_metrics
+from apps.evaluations.testing import make_eval_set
 from apps.runs.models import TrainingRun
-
-from .conftest import make_eval_set
 
 MANY = [(f"What is {20 + i} + {i % 7}?", str(20 + i + i % 7), "arithmetic", "in_distribution")
         for i in range(120)]
@@ -36,7 +35,7 @@ def _final(model, pk, worker, timeout=240):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_completed_run_is_evaluated_automatically(trainer, dataset, settings):
-    from .conftest import tiny_config
+    from apps.runs.testing import tiny_config
 
     make_eval_set()
     settings.AUTO_EVAL_SET = "small-v1"

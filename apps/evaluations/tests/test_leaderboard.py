@@ -4,8 +4,8 @@ versions, section and limit), best first, each row with its interval and links."
 import pytest
 
 from apps.core.testing import key_client
+from apps.evaluations.testing import SMALL_ITEMS, make_eval_set
 
-from .conftest import SMALL_ITEMS, make_eval_set
 from .factories import scored_evaluation
 
 

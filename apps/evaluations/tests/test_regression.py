@@ -8,9 +8,9 @@ from apps.core.errors import Conflict
 from apps.core.testing import key_client
 from apps.evaluations.models import RegressionBaseline, RegressionCheck
 from apps.evaluations.regression import baseline_create, regression_check
+from apps.evaluations.testing import SMALL_ITEMS, make_eval_set
 from apps.runs.models import TrainingRun
 
-from .conftest import SMALL_ITEMS, make_eval_set
 from .factories import scored_evaluation
 
 BASE = [True, True, True, False, False, False]  # 50 %

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from apps.core.testing import celery_worker, wait_for
 from apps.evaluations.models import Evaluation
-from apps.evaluations.tests.conftest import make_eval_set
+from apps.evaluations.testing import make_eval_set
 from apps.registry.models import RegisteredModel
 from apps.registry.services import model_version_promote
 from apps.runs.models import TrainingRun
@@ -114,8 +114,12 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
         _shot(page, "05-run-live")
         run = TrainingRun.objects.get()
         wait_for(lambda: Evaluation.objects.filter(run=run, status="completed").exists(), timeout=240, interval=1)
-    page.wait_for_function("document.querySelector('#run-live') && "
-                           "document.querySelector('#run-live').textContent.includes('completed')", timeout=30_000)
+    # The header's fields follow the run as it ends (then the page reloads with what was recorded).
+    page.wait_for_function("document.querySelector('.field-status .readonly') && "
+                           "document.querySelector('.field-status .readonly').textContent.includes('completed')",
+                           timeout=30_000)
+    page.wait_for_selector("#run-live", state="detached", timeout=30_000)  # reloaded: no longer live
+    assert "300 / 300" in page.locator(".field-steps .readonly").text_content()
     _shot(page, "06-run-completed")
 
     model = RegisteredModel.objects.create(name="reasoner")

@@ -12,8 +12,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.core.testing import Endpoint, EndpointContract
 from apps.runs.models import TrainingRun
 
-from .conftest import *  # noqa: F403 - fixtures
-
 
 def _archive() -> bytes:
     buffer = io.BytesIO()

@@ -12,8 +12,6 @@ from apps.core.testing import key_client
 from apps.evaluations.models import Evaluation, Prediction
 from apps.runs.models import RunArtifact, RunMetric, TrainingRun
 
-from .conftest import *  # noqa: F403 - fixtures
-
 
 def _tar(files: dict, *, prefix="out", gz=True) -> bytes:
     buffer = io.BytesIO()

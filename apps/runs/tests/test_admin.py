@@ -9,8 +9,7 @@ from django.utils import timezone
 from apps.core.testing import tasks_not_sent
 from apps.runs.models import RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
-
-from .conftest import tiny_config
+from apps.runs.testing import tiny_config
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from apps.runs import storage
 from apps.runs.launcher import Relay, training_run_launch
 from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
+from apps.runs.testing import tiny_config
 from training.run_files import file_sha256, read_metrics
-
-from .conftest import tiny_config
 
 
 def _submit(user, dataset, **config):

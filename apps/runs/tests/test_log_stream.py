@@ -15,8 +15,7 @@ from apps.core.testing import key_client, tasks_not_sent
 from apps.runs.api.logstream import parse_last_event_id
 from apps.runs.models import RunLogLine, RunMetric, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
-
-from .conftest import tiny_config
+from apps.runs.testing import tiny_config
 
 
 def _finished_run(user, dataset, lines=7, steps=5) -> TrainingRun:

@@ -6,8 +6,7 @@ import pytest
 from apps.core.testing import Endpoint, EndpointContract, key_client
 from apps.runs.models import RunArtifact, TrainingRun
 from apps.runs.services import training_run_plan, training_run_submit
-
-from .conftest import tiny_config
+from apps.runs.testing import tiny_config
 
 RUN = "/api/tunix/runs/{run}"
 ENDPOINTS = [

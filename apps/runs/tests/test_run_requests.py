@@ -5,8 +5,7 @@ import pytest
 
 from apps.core.testing import key_client, tasks_not_sent
 from apps.runs.models import TrainingRun
-
-from .conftest import tiny_config
+from apps.runs.testing import tiny_config
 
 
 def _post(client, **body):

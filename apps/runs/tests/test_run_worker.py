@@ -11,8 +11,7 @@ import pytest
 from apps.core.jobs import jobs_reap_all
 from apps.core.testing import celery_worker, key_client, wait_for
 from apps.runs.models import RunArtifact, RunLogLine, RunMetric, TrainingRun
-
-from .conftest import tiny_config
+from apps.runs.testing import tiny_config
 
 LONG = tiny_config(max_steps=300, checkpoint_every=25)
 

@@ -7,7 +7,7 @@ import pytest
 from apps.core.jobs import jobs_reap_all
 from apps.core.testing import celery_worker, key_client, wait_for
 from apps.evaluations.models import Evaluation
-from apps.evaluations.tests.conftest import make_eval_set
+from apps.evaluations.testing import make_eval_set
 from apps.runs.models import TrainingRun
 from apps.runs.testing import tiny_config
 from apps.sweeps.models import SweepJob, SweepTrial

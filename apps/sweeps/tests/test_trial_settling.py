@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core.jobs import jobs_reap_all
 from apps.core.testing import tasks_not_sent
 from apps.evaluations.models import Evaluation
-from apps.evaluations.tests.conftest import make_eval_set
+from apps.evaluations.testing import make_eval_set
 from apps.runs.models import RunArtifact, TrainingRun
 from apps.runs.services import training_run_cancel
 from apps.runs.testing import tiny_config
