@@ -14,7 +14,9 @@ from tunixrt.env import env_bool, env_choice, env_float, env_int, env_list, env_
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TUNIXRT_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATASETS_DIR = Path(env_str("TUNIXRT_DATASETS_DIR", str(BASE_DIR / "datasets"))).resolve()
+# Built dataset versions are runtime output: under the data folder, not beside the committed eval sets
+# in the source tree's datasets/.
+DATASETS_DIR = Path(env_str("TUNIXRT_DATASETS_DIR", str(DATA_DIR / "datasets"))).resolve()
 RUNS_DIR = Path(env_str("TUNIXRT_RUNS_DIR", str(DATA_DIR / "runs"))).resolve()
 # Gemma weights live here; a run's `model_dir` names a folder inside it (never an arbitrary path).
 MODELS_DIR = Path(env_str("TUNIXRT_MODELS_DIR", str(DATA_DIR / "models"))).resolve()

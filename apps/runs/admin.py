@@ -21,13 +21,15 @@ from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_visible_to
 from apps.runs import selectors, services
 from apps.runs.models import TrainingRun
+from training.recipes import BEST_BUILTIN
 
 CANCEL_PERMISSION = "runs.cancel_trainingrun"
 START_PERMISSION = "runs.add_trainingrun"
 
 
 class StartRunForm(forms.Form):
-    """The common TrainConfig fields; the API takes every field (POST /api/tunix/run)."""
+    """The common TrainConfig fields, defaulting to the builtin model's best recipe (training.recipes); the API
+    takes every field (POST /api/tunix/run)."""
 
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk")
     model = forms.ChoiceField(choices=[("tiny", "tiny (tests, seconds)"), ("small", "small (the demo model)")],
@@ -37,10 +39,10 @@ class StartRunForm(forms.Form):
     packing = forms.BooleanField(required=False, initial=True,
                                  help_text="Pack several examples per row (no padding computed).")
     max_steps = forms.IntegerField(min_value=1, initial=1000)
-    batch_size = forms.IntegerField(min_value=1, initial=8)
-    learning_rate = forms.FloatField(min_value=1e-6, max_value=1, initial=4e-3)
-    warmup_steps = forms.IntegerField(min_value=0, initial=40)
-    max_seq_len = forms.IntegerField(min_value=16, initial=256)
+    batch_size = forms.IntegerField(min_value=1, initial=BEST_BUILTIN["batch_size"])
+    learning_rate = forms.FloatField(min_value=1e-6, max_value=1, initial=BEST_BUILTIN["learning_rate"])
+    warmup_steps = forms.IntegerField(min_value=0, initial=BEST_BUILTIN["warmup_steps"])
+    max_seq_len = forms.IntegerField(min_value=16, initial=BEST_BUILTIN["max_seq_len"])
     checkpoint_every = forms.IntegerField(min_value=0, initial=200)
     seed = forms.IntegerField(min_value=0, initial=0)
     auto_evaluate = forms.BooleanField(required=False, initial=True,
@@ -55,7 +57,9 @@ class StartRunForm(forms.Form):
         config = {key: data[key] for key in ("model", "tokenizer", "packing", "max_steps", "batch_size",
                                              "learning_rate", "warmup_steps", "max_seq_len", "checkpoint_every",
                                              "seed")}
-        return {"dataset_id": data["dataset"].pk, "config": {"backend": "builtin", **config}, "dry_run": dry_run,
+        # The recipe's settings the form does not show (schedule, weight decay, clipping, vocabulary) come along.
+        config = {**BEST_BUILTIN, **config}
+        return {"dataset_id": data["dataset"].pk, "config": config, "dry_run": dry_run,
                 "auto_evaluate": data["auto_evaluate"]}
 
 
