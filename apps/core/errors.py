@@ -1,7 +1,7 @@
 """Domain errors: what services and selectors raise, with no knowledge of HTTP.
 
 A Celery task, a management command or the admin can call any service and catch `DomainError`; the
-API's exception handler (apps.core.exceptions) maps each class to its status code and the one JSON
+API's exception handler (apps.core.api.error_handler) maps each class to its status code and the one JSON
 error shape `{"error": code, "detail": …}` (plus any `extra` keys).
 """
 

@@ -24,7 +24,7 @@ from apps.core.jobs import JobCancelled, JobContext, job_run
 from apps.core.notify import notify
 from apps.evaluations import judges
 from apps.evaluations.models import EvalItem, Evaluation, Prediction
-from apps.evaluations.selectors import evaluation_metrics
+from apps.evaluations.selectors import evaluation_scores
 from apps.runs.launcher import cancel_grace_seconds
 from apps.runs.storage import RunPaths
 from training import protocol
@@ -60,10 +60,7 @@ def _evaluate(evaluation: Evaluation, context: JobContext) -> dict:
     context.progress(len(done), len(items))
     if remaining:
         _generate(evaluation, remaining, len(items), context)
-    metrics = evaluation_metrics(evaluation)
-    interval = metrics.get("answer_accuracy_ci") or [None, None]
-    return {"metrics": metrics, "primary_score": metrics["answer_accuracy"], "ci_low": interval[0],
-            "ci_high": interval[1], "item_count": len(items)}
+    return {**evaluation_scores(evaluation), "item_count": len(items)}
 
 
 def _generate(evaluation: Evaluation, remaining: list[EvalItem], total: int, context: JobContext) -> None:
@@ -121,13 +118,13 @@ class PredictionStore(Sink):
             return
         output = str(event.get("output", ""))
         scored = {"correct": bool(event.get("correct")), "format_ok": bool(event.get("format_ok")),
-                  "reasoning_ok": event.get("reasoning_ok") if self.use_reasoning else None}
-        self.pending.append(Prediction(
-            evaluation=self.evaluation, item=item, raw_output=output, extracted_answer=event.get("extracted_answer"),
-            reasoning_details=(event.get("reasoning") or {}) if self.use_reasoning else {},
-            llm_judge=judges.llm_judge(item.as_item(), output, scored) if self.use_llm else None,
-            output_tokens=event.get("tokens"), stopped=event.get("stopped"), latency_s=event.get("latency_s"),
-            **scored))
+                  "reasoning_ok": event.get("reasoning_ok") if self.use_reasoning else None,
+                  "reasoning": (event.get("reasoning") or {}) if self.use_reasoning else {},
+                  "extracted_answer": event.get("extracted_answer")}
+        self.pending.append(Prediction.judged(
+            self.evaluation, item, output, scored, tokens=event.get("tokens"), stopped=event.get("stopped"),
+            latency_s=event.get("latency_s"),
+            llm_judge=judges.llm_judge(item.as_item(), output, scored) if self.use_llm else None))
 
     def due(self) -> bool:
         return bool(self.pending) and time.monotonic() - self.flushed_at >= FLUSH_SECONDS

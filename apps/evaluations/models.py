@@ -136,6 +136,17 @@ class Prediction(models.Model):
         constraints = [models.UniqueConstraint(fields=["evaluation", "item"], name="prediction_one_per_item")]
         indexes = [models.Index(fields=["evaluation", "correct"], name="prediction_eval_correct")]
 
+    @classmethod
+    def judged(cls, evaluation, item, output: str, scored: dict, *, tokens=None, stopped=None, latency_s=None,
+               llm_judge=None) -> "Prediction":
+        """The (unsaved) row of one output the shared judges scored: `scored` is training.judges'
+        verdict (correct, format_ok, reasoning_ok, reasoning, extracted_answer), from the evaluator
+        child or from this server."""
+        return cls(evaluation=evaluation, item=item, raw_output=output, extracted_answer=scored.get("extracted_answer"),
+                   correct=scored["correct"], format_ok=scored["format_ok"], reasoning_ok=scored.get("reasoning_ok"),
+                   reasoning_details=scored.get("reasoning") or {}, llm_judge=llm_judge, output_tokens=tokens,
+                   stopped=stopped, latency_s=latency_s)
+
 
 class BaselineKind(models.TextChoices):
     USER = "user", "user: created through the API"

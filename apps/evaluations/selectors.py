@@ -73,6 +73,15 @@ def evaluation_metrics(evaluation: Evaluation) -> dict:
     return metrics
 
 
+def evaluation_scores(evaluation: Evaluation) -> dict:
+    """The fields a finished evaluation stores, all computed from its predictions: `metrics`, the
+    `primary_score` that ranks it (answer accuracy) and its 95 % interval (`ci_low`, `ci_high`)."""
+    metrics = evaluation_metrics(evaluation)
+    interval = metrics.get("answer_accuracy_ci") or [None, None]
+    return {"metrics": metrics, "primary_score": metrics["answer_accuracy"], "ci_low": interval[0],
+            "ci_high": interval[1]}
+
+
 def comparable_differences(baseline: Evaluation, evaluation: Evaluation) -> dict:
     """{field: {"baseline": …, "evaluation": …}} for every COMPARABLE field in which they differ."""
     return {key: {"baseline": getattr(baseline, key), "evaluation": getattr(evaluation, key)}

@@ -49,7 +49,7 @@ from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_visible_to
 from apps.evaluations import judges as judge_registry
 from apps.evaluations.models import EvalSet, Evaluation, EvaluationSource, Prediction
-from apps.evaluations.selectors import evaluation_metrics
+from apps.evaluations.selectors import evaluation_scores
 from apps.runs.models import METRIC_FIELDS, RunMetric, TrainingRun
 from apps.runs.requests import TrainConfigField
 from apps.runs.selectors import run_checkpoint_steps
@@ -355,19 +355,13 @@ def _store_evaluation(run, eval_set, data, predictions, user) -> Evaluation:
         item_count=len(predictions), progress_done=len(predictions), progress_total=len(predictions),
         status="completed", attempt=1, worker="import", started_at=now, finished_at=now,
         created_by=author(user))
-    rows = []
-    for item, row in predictions:
-        scored = judge({"expected_answer": item.expected_answer}, row["output"])
-        rows.append(Prediction(
-            evaluation=evaluation, item=item, raw_output=row["output"], extracted_answer=scored["extracted_answer"],
-            correct=scored["correct"], format_ok=scored["format_ok"], reasoning_ok=scored["reasoning_ok"],
-            reasoning_details=scored["reasoning"], output_tokens=row.get("tokens") if type(row.get("tokens")) is int
-            else None, stopped=row.get("stopped") if isinstance(row.get("stopped"), bool) else None,
-            latency_s=row.get("latency_s") if _number(row.get("latency_s")) else None))
-    Prediction.objects.bulk_create(rows, batch_size=1000)
-    metrics = evaluation_metrics(evaluation)
-    interval = metrics.get("answer_accuracy_ci") or [None, None]
-    Evaluation.objects.filter(pk=evaluation.pk).update(metrics=metrics, primary_score=metrics["answer_accuracy"],
-                                                      ci_low=interval[0], ci_high=interval[1])
+    Prediction.objects.bulk_create([
+        Prediction.judged(evaluation, item, row["output"], judge({"expected_answer": item.expected_answer},
+                                                                 row["output"]),
+                          tokens=row.get("tokens") if type(row.get("tokens")) is int else None,
+                          stopped=row.get("stopped") if isinstance(row.get("stopped"), bool) else None,
+                          latency_s=row.get("latency_s") if _number(row.get("latency_s")) else None)
+        for item, row in predictions], batch_size=1000)
+    Evaluation.objects.filter(pk=evaluation.pk).update(**evaluation_scores(evaluation))
     evaluation.refresh_from_db()
     return evaluation

@@ -61,6 +61,7 @@ class RunPlan:
 
 
 def backend_available(backend: str) -> bool:
+    """Whether this host can import what the backend trains with (the builtin one needs only JAX)."""
     if backend == "tunix":
         return importlib.util.find_spec("tunix") is not None
     return importlib.util.find_spec("jax") is not None

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from apps.evaluations import judges
 from apps.evaluations.models import Evaluation, Prediction
-from apps.evaluations.selectors import evaluation_metrics
+from apps.evaluations.selectors import evaluation_scores
 from apps.runs.selectors import run_checkpoint_steps
 
 
@@ -24,9 +24,6 @@ def scored_evaluation(run, eval_set, correct: list[bool], *, format_ok: list[boo
     Prediction.objects.bulk_create([
         Prediction(evaluation=evaluation, item=item, raw_output="x", correct=ok, format_ok=fmt)
         for item, ok, fmt in zip(items, correct, format_ok, strict=True)])
-    metrics = evaluation_metrics(evaluation)
-    Evaluation.objects.filter(pk=evaluation.pk).update(
-        metrics=metrics, primary_score=metrics["answer_accuracy"], ci_low=metrics["answer_accuracy_ci"][0],
-        ci_high=metrics["answer_accuracy_ci"][1])
+    Evaluation.objects.filter(pk=evaluation.pk).update(**evaluation_scores(evaluation))
     evaluation.refresh_from_db()
     return evaluation

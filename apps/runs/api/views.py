@@ -1,5 +1,3 @@
-import importlib.util
-
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.db.models import Count
@@ -34,7 +32,7 @@ class TunixStatusView(APIView):
                                      "presets": ["tiny", "small"]},
                          "tunix": {"available": services.backend_available("tunix"),
                                    "presets": ["gemma3-1b", "gemma2-2b", "gemma3-tiny"]}},
-            "jax_installed": importlib.util.find_spec("jax") is not None,
+            "jax_installed": services.backend_available("builtin"),
             "queue": {"queued": counts.get(JobStatus.QUEUED, 0), "running": counts.get(JobStatus.RUNNING, 0)},
             "runs_by_status": counts,
         })
