@@ -24,7 +24,7 @@ TEST_WORKERS ?= 2
 
 DEMO_ENV := TUNIXRT_DEMO=1
 
-.PHONY: demo test bench drills lint serve worker beat web asgi services chromium clean
+.PHONY: demo test bench bench-peers drills lint serve worker beat web asgi services chromium clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ drills: $(STAMP) services
 bench: $(STAMP) services
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "bench: wrk unavailable; latency will be skipped"
 	$(TEST_ENV) $(PY) -m bench $(BENCH)
+
+# The tools the benchmarks compare with (MLflow, Label Studio), installed in their own virtualenvs under the data
+# folder and measured in the same run as tunix-rt; `make bench` then compares with what this measured.
+bench-peers: $(STAMP) services
+	$(TEST_ENV) $(PY) -m bench.peers
 
 # Production shape (see README): run each in its own terminal or under a supervisor.
 # Sync workers (one request per process at a time): on 2 cores they served both 1,000-trace batches

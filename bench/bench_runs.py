@@ -33,6 +33,7 @@ from pathlib import Path
 
 from bench._django import database_url_for, throwaway_database
 from bench.bench_api import free_port, start_gunicorn, wrk_latency
+from bench.peers import peer_comparison
 from bench.report import QUICK, compare, figure, quick
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,12 +76,12 @@ def _setup():
     return user, token, dataset
 
 
-def _submit(user, dataset, steps: int, enqueue: bool = True):
+def _submit(user, dataset, steps: int, enqueue: bool = True, config: dict | None = None):
     from apps.core.testing import tasks_not_sent
     from apps.runs.services import training_run_plan, training_run_submit
 
-    plan, _ = training_run_plan(data={"dataset_id": dataset.pk, "config": {**TINY, "max_steps": steps},
-                                      "auto_evaluate": False}, user=user)
+    config = {**TINY, **(config or {}), "max_steps": steps}
+    plan, _ = training_run_plan(data={"dataset_id": dataset.pk, "config": config, "auto_evaluate": False}, user=user)
     if enqueue:
         return training_run_submit(plan=plan, user=user)
     with tasks_not_sent():  # stored only: the relay is measured in this process
@@ -292,12 +293,14 @@ def _figures(first: list, ingest: list, reads: dict, relay: list, followed: list
                [100 * r["extra_fraction"] for r in relay], "%", target=("<", 5),
                comparison=compare("python -m training train", [r["cli_wall_s"] for r in relay], "s")),
         figure(ISSUE, "metric points stored by the relay", [i["points_per_s"] for i in ingest], "points/s",
-               target=(">=", 27_000), comparison=compare("MLflow log_batch", 2713, "points/s", quoted=True)),
+               target=(">=", 27_000),
+               comparison=peer_comparison("MLflow log_batch", "mlflow", "points_per_s", 2713, "points/s")),
         figure(ISSUE, f"GET …/metrics of a {4 * METRIC_ROWS:,}-point run (median of 20)",
                metrics["full"]["median_ms"], "ms", target=("<=", 150),
-               comparison=compare("MLflow get_metric_history", 1270, "ms", quoted=True)),
+               comparison=peer_comparison("MLflow get_metric_history", "mlflow", "get_metric_history_ms", 1270, "ms")),
         figure(ISSUE, f"runs list, newest 50 of {listing['runs']:,} (median of 50)", listing["newest_50"]["median_ms"],
-               "ms", target=("<=", 30), comparison=compare("MLflow search_runs", 76, "ms", quoted=True)),
+               "ms", target=("<=", 30),
+               comparison=peer_comparison("MLflow search_runs", "mlflow", "search_runs_newest_50_ms", 76, "ms")),
         figure(ISSUE, f"{FOLLOWERS} SSE followers on a training run, extra wall time",
                [100 * f["extra_fraction"] for f in followed], "%", target=("<", 5),
                comparison=compare("the same run unfollowed", [f["run_wall_s_alone"] for f in followed], "s")),
