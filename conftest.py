@@ -114,6 +114,29 @@ def completed_run(dataset, trainer, trained_out):
     return make_completed_run(dataset, trainer, trained_out)
 
 
+@pytest.fixture(scope="session")
+def s3_env():
+    """moto's S3 emulator for the session (apps.core.testing.s3_emulator), its variables set in this
+    process for good: s3fs clients are cached per process, so the endpoint must not change."""
+    from apps.core.testing import s3_emulator
+
+    with s3_emulator() as env:
+        os.environ.update(env)
+        yield env
+
+
+@pytest.fixture
+def s3_store_url(s3_env):
+    """A fresh bucket in the emulator, as an ARTIFACT_STORE_URL."""
+    import uuid
+
+    import s3fs
+
+    bucket = f"tunixrt-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem().mkdir(bucket)
+    return f"s3://{bucket}/store"
+
+
 @pytest.fixture
 def trace_body():
     return make_trace_body

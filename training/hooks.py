@@ -25,6 +25,9 @@ class TrainHooks:
     def on_log(self, line: str) -> None:
         pass
 
+    def on_checkpoint(self, step: int) -> None:
+        """A checkpoint of `step` is complete on disk."""
+
     def should_cancel(self) -> bool:
         return False
 
@@ -100,6 +103,9 @@ class JsonEventHooks(TrainHooks):
 
     def on_log(self, line: str) -> None:
         self.emit(protocol.LOG, message=line)
+
+    def on_checkpoint(self, step: int) -> None:
+        self.emit(protocol.CHECKPOINT, step=step)
 
     def should_cancel(self) -> bool:
         return self.signals.should_stop()

@@ -6,6 +6,7 @@ Defined once here, so the CLI that speaks it and the launchers that read it cann
 Events (`{"event": kind, ...}`):
 - `step`: one training step's metrics (`step`, `loss`, `lr`, `grad_norm`, `tokens_per_s`, ...);
 - `log`: a line for the run's log (`message`);
+- `checkpoint`: a checkpoint of `step` is complete on disk (the launcher uploads it to a shared store);
 - `prediction`: one judged eval item (`id`, `output`, `correct`, ...);
 - `done`: the command finished (`status`: completed | cancelled | interrupted, plus its summary);
 - `error`: why it stopped (`kind`, `message`, `errors`), printed before a non-zero exit.
@@ -23,6 +24,7 @@ from typing import TextIO
 
 STEP = "step"
 LOG = "log"
+CHECKPOINT = "checkpoint"
 PREDICTION = "prediction"
 DONE = "done"
 ERROR = "error"

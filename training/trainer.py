@@ -193,6 +193,7 @@ class BuiltinTrainer:
     def checkpoint(self, step: int) -> None:
         self.store.save(step, self.params, self.opt_state, {"data_hash": self.data_hash})
         self.log(f"checkpoint saved at step {step}")
+        self.hooks.on_checkpoint(step)
 
     def run(self) -> LoopOutcome:
         start = self.resume()

@@ -20,6 +20,12 @@ DATASETS_DIR = Path(env_str("TUNIXRT_DATASETS_DIR", str(DATA_DIR / "datasets")))
 RUNS_DIR = Path(env_str("TUNIXRT_RUNS_DIR", str(DATA_DIR / "runs"))).resolve()
 # Gemma weights live here; a run's `model_dir` names a folder inside it (never an arbitrary path).
 MODELS_DIR = Path(env_str("TUNIXRT_MODELS_DIR", str(DATA_DIR / "models"))).resolve()
+# Where the files every host needs live (apps.core.store): unset = this host's folders above; a folder
+# all hosts mount (`/mnt/tunixrt`, `file:///mnt/tunixrt`) or `s3://bucket/prefix` when the web and the
+# workers run on different machines (then RUNS_DIR is each worker's local scratch).
+ARTIFACT_STORE_URL = env_str("ARTIFACT_STORE_URL", "")
+# How long a job keeps retrying a store that went away before it goes back to the queue.
+STORE_OUTAGE_SECONDS = env_float("STORE_OUTAGE_SECONDS", 120.0)
 
 # Demo mode is the one place an insecure secret key is acceptable; the system check
 # `tunixrt.E001` refuses to start anything else with it.

@@ -54,3 +54,25 @@ def check_read_cache_is_shared(app_configs, **kwargs):
             )
         ]
     return []
+
+
+def check_artifact_store(app_configs, **kwargs):
+    """A store URL names an absolute folder or a protocol whose fsspec driver is installed (s3:// needs
+    s3fs, pinned in requirements.txt)."""
+    url = settings.ARTIFACT_STORE_URL
+    if not url:
+        return []
+    import fsspec
+
+    protocol, _, rest = url.partition("://") if "://" in url else ("file", "", url)
+    if protocol == "file" and not rest.startswith("/"):
+        return [Error(f"ARTIFACT_STORE_URL={url!r} is not an absolute folder.",
+                      hint="Use /mnt/shared/tunixrt, file:///mnt/shared/tunixrt or s3://bucket/prefix.",
+                      id="tunixrt.E004")]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        return [Error(f"ARTIFACT_STORE_URL uses {protocol}://, which this install cannot open: {exc}",
+                      hint="Use a mounted folder, or s3:// (s3fs) for S3-compatible stores (GCS: its S3 "
+                           "XML API with HMAC keys).", id="tunixrt.E004")]
+    return []

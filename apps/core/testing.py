@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,30 @@ def _queue_exists(conn, queue: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - absent queue is the normal first-run case
         return False
+
+
+@contextlib.contextmanager
+def s3_emulator(timeout: float = 30.0):
+    """moto's S3 server in a subprocess: an emulator, not S3. It proves the S3 code path (s3fs, uploads,
+    server-side copies, listings) over HTTP, not S3's latency or consistency. Yields the AWS variables a
+    process needs to reach it (the test sets them for itself; worker processes inherit them)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _accepts(port), timeout=timeout, interval=0.2)
+        yield {"AWS_ACCESS_KEY_ID": "emulator", "AWS_SECRET_ACCESS_KEY": "emulator", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as client:
+        return client.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.25):

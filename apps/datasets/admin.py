@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.errors import DomainError
+from apps.core.store import artifact_store
 from apps.datasets import services, storage
 from apps.datasets.builds import dataset_build_submit
 from apps.datasets.models import DatasetVersion
@@ -80,7 +81,14 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     def files_on_disk(self, obj):
         folder = storage.version_dir(obj.pk)
         state = "present" if (folder / "manifest.json").exists() else "missing"
-        return f"{folder} ({state})"
+        store = artifact_store()
+        if not store.shared:
+            return f"{folder} ({state})"
+        try:
+            stored = "present" if store.size(storage.NAMESPACE, f"{obj.pk}/manifest.json") is not None else "missing"
+        except DomainError as exc:  # the store is away: say so on the page instead of failing it
+            stored = exc.message
+        return f"{folder} on this host ({state}); in the artifact store: {stored}"
 
     @admin.display(description="manifest")
     def manifest_pretty(self, obj):

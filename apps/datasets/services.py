@@ -270,7 +270,7 @@ def dataset_version_delete(*, version: DatasetVersion) -> None:
     dataset_id = version.pk
     with transaction.atomic():
         version.delete()
-        transaction.on_commit(lambda: storage.discard(storage.version_dir(dataset_id)))
+        transaction.on_commit(lambda: storage.discard_published(dataset_id))
 
 
 def generated_traces_store(*, items: list[dict], approve_reason: str = "", user=None,

@@ -1,8 +1,9 @@
-"""On-disk dataset artifacts under settings.DATASETS_DIR.
+"""On-disk dataset artifacts under settings.DATASETS_DIR, and their copies in the artifact store.
 
 A version is written into a private staging folder (`.building/<id>-<random>`) and appears under
 its id only by one atomic `os.replace`, so a reader never sees a half-written version and a failed
-build leaves nothing behind under the id.
+build leaves nothing behind under the id. With a shared store (apps.core.store, namespace `datasets`)
+its files are uploaded as it is published, so the version's files outlive the host that built it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from apps.core.store import artifact_store
 from training.run_files import file_sha256
 from training.trace_schema import canonical_json
 
+NAMESPACE = "datasets"
 STAGING = ".building"
 STALE_STAGING_AGE_S = 24 * 3600
 
@@ -65,6 +68,10 @@ def publish(staging: Path, dataset_id: str) -> Path:
         os.replace(final, leftover)
         shutil.rmtree(leftover, ignore_errors=True)
     os.replace(staging, final)
+    store = artifact_store()
+    if store.shared:
+        for path in sorted(p for p in final.iterdir() if p.is_file()):
+            store.put(NAMESPACE, f"{dataset_id}/{path.name}", path)
     return final
 
 
@@ -73,13 +80,21 @@ def discard(path: Path | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def discard_published(dataset_id: str) -> None:
+    """Remove a version's folder and its copies in a shared store."""
+    discard(version_dir(dataset_id))
+    store = artifact_store()
+    if store.shared:
+        store.delete_tree(NAMESPACE, dataset_id)
+
+
 def discard_unreferenced(dataset_id: str, staging: Path) -> None:
     """After a store that did not commit (and left no row): remove its staging folder, or the folder
     it had already published in its place."""
     if staging.exists():
         discard(staging)
     else:
-        discard(version_dir(dataset_id))
+        discard_published(dataset_id)
 
 
 def sweep_stale_staging(now: float | None = None) -> int:

@@ -26,7 +26,7 @@ from apps.evaluations import judges
 from apps.evaluations.models import EvalItem, Evaluation, Prediction
 from apps.evaluations.selectors import evaluation_scores
 from apps.runs.launcher import cancel_grace_seconds
-from apps.runs.storage import RunPaths
+from apps.runs.storage import RunPaths, stage_outputs
 from training import protocol
 
 FLUSH_SECONDS = 1.0
@@ -70,6 +70,9 @@ def _generate(evaluation: Evaluation, remaining: list[EvalItem], total: int, con
     cancel_file = folder / "CANCEL"
     cancel_file.unlink(missing_ok=True)
     items_file.write_text("".join(json.dumps(item.as_item()) + "\n" for item in remaining), encoding="utf-8")
+    # On a host that did not train the run, the checkpoint and its files come from the artifact store.
+    context.retry_while_owned(lambda: stage_outputs(evaluation.run, model_folder(evaluation),
+                                                    step=evaluation.checkpoint_step))
     store = PredictionStore(evaluation, remaining, evaluation.judges, context, done=total - len(remaining))
     child = ChildProcess(_command(evaluation, items_file, cancel_file), cwd=settings.BASE_DIR)
     try:

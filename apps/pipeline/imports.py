@@ -24,6 +24,7 @@ prefix misses are named), and a `section` or `limit` the client sends must agree
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tarfile
@@ -36,7 +37,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.core.authentication import author
-from apps.core.errors import Invalid, NotFound
+from apps.core.errors import DomainError, Invalid, NotFound
 from apps.core.paths import folder_problem
 from apps.core.validation import (
     RequestSerializer,
@@ -54,7 +55,7 @@ from apps.runs.models import METRIC_FIELDS, RunMetric, TrainingRun
 from apps.runs.requests import TrainConfigField
 from apps.runs.selectors import run_checkpoint_steps
 from apps.runs.services import training_run_create
-from apps.runs.storage import RunPaths, record_artifacts
+from apps.runs.storage import RunPaths, discard_outputs, record_artifacts
 from training.evaluate import judge
 
 PART_NAMES = ("run", "metrics", "evaluation", "predictions", "archive")
@@ -283,6 +284,7 @@ def _archive_members(upload, errors: dict) -> list[tarfile.TarInfo]:
 def _store(user, dataset, config, run_values, metrics, eval_set, evaluation_data, predictions, archive, members):
     now = timezone.now()
     staging = Path(settings.RUNS_DIR) / f".import-{uuid.uuid4().hex}"
+    run = None
     try:
         if archive is not None:
             _extract(archive, members, staging)
@@ -305,6 +307,9 @@ def _store(user, dataset, config, run_values, metrics, eval_set, evaluation_data
             evaluation = _store_evaluation(run, eval_set, evaluation_data, predictions, user) if eval_set else None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if run is not None:  # its rows are rolled back: its folder and stored copies must go too
+            with contextlib.suppress(DomainError):  # a store that is away keeps only unreferenced copies
+                discard_outputs(run)
         raise
     return run, evaluation
 

@@ -1,7 +1,7 @@
 """The model registry (SPEC §6): named models, versions promoted from completed runs, aliases.
 
 A `ModelVersion` copies its run's output (the latest checkpoint, run config and manifest, tokenizer
-files) into content-addressed storage under DATA_DIR/registry/blobs (deduplicated by sha256); its
+files) into content-addressed storage, the artifact store's registry/blobs (deduplicated by sha256); its
 `files` rows list what it holds. Provenance (run, dataset version + hash, config hash, code version)
 is frozen at promotion; `metrics` follow the run's latest evaluation. An alias points at one version;
 every move is an `AliasEvent` with its evidence (a regression check, or a superuser's forced reason).

@@ -10,7 +10,6 @@ from django.db.models import Max
 
 from apps.core.authentication import author
 from apps.core.errors import Conflict, Forbidden, Invalid, NotFound
-from apps.core.lookups import as_int
 from apps.core.models import JobStatus
 from apps.core.validation import validated
 from apps.evaluations.selectors import weights_evidence
@@ -34,8 +33,8 @@ from apps.registry.requests import (
 from apps.registry.selectors import models_visible_to
 from apps.registry.verify import checkpoint_load_check
 from apps.runs.models import TrainingRun
-from apps.runs.selectors import runs_visible_to
-from apps.runs.storage import RunPaths
+from apps.runs.selectors import run_checkpoint_steps, runs_visible_to
+from apps.runs.storage import RunPaths, stage_outputs
 
 ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CHAMPION = "champion"
@@ -69,9 +68,11 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
         return existing, False
     step = _checkpoint_step(run)
     if run.imported:
-        checkpoint_load_check(RunPaths.of(run).out, step)
-    files = [(path, *storage.store_blob(source)) for path, source in
-             storage.version_files(RunPaths.of(run).out, step)]  # outside the transaction: copies may be large
+        out = RunPaths.of(run).out
+        stage_outputs(run, out, step=step)  # the web host that checks it may not be the one it was imported on
+        checkpoint_load_check(out, step)
+    # Outside the transaction: copies may be large.
+    files = [(artifact.name, *storage.store_blob(run, artifact)) for artifact in storage.version_artifacts(run, step)]
     try:
         with transaction.atomic():
             RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one promotion at a time numbers
@@ -96,11 +97,9 @@ def _promotable_run(run_id, user) -> TrainingRun:
 
 
 def _checkpoint_step(run: TrainingRun) -> int:
-    out = RunPaths.of(run).out / "checkpoints"
-    steps = sorted(step for step in (as_int(p.name) for p in out.iterdir() if p.is_dir()) if step is not None) \
-        if out.is_dir() else []
+    steps = run_checkpoint_steps(run)
     if not steps:
-        raise Conflict(f"Run {run.pk} has no checkpoint on disk to promote.", code="no_checkpoint")
+        raise Conflict(f"Run {run.pk} has no recorded checkpoint to promote.", code="no_checkpoint")
     return steps[-1]
 
 

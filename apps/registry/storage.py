@@ -1,64 +1,64 @@
-"""Content-addressed storage for model versions: DATA_DIR/registry/blobs/<sha[:2]>/<sha256>.
+"""Content-addressed storage for model versions: the artifact store's `registry` namespace,
+`blobs/<sha[:2]>/<sha256>` (DATA_DIR/registry/blobs with the default store).
 
 A file is stored once whatever number of versions hold it (promoting the same checkpoint twice, or
-two versions sharing a tokenizer, costs no second copy). Writes go to a temporary name and are
-renamed, so a blob's path exists only with its complete content. A version's files are streamed out
-again as a tar archive whose MODEL_MANIFEST.json lists each file's sha256 and size.
+two versions sharing a tokenizer, costs no second copy). A blob is copied from the run's recorded
+artifact inside the store (server-side on an object store) and appears only complete. A version's
+files are streamed out again as a tar archive whose MODEL_MANIFEST.json lists each file's sha256 and
+size; every blob is checked before the first byte, and the archive's length is sent up front, so a
+missing blob is an error status and a cut connection shows as one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tarfile
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
 
-from training.run_files import file_sha256
+from apps.core.store import artifact_store, read_chunks
+from apps.runs.models import RunArtifact, TrainingRun
+from apps.runs.storage import NAMESPACE as RUNS
+from apps.runs.storage import artifact_key, checkpoint_step_of
 
+NAMESPACE = "registry"
 ARCHIVE_MANIFEST = "MODEL_MANIFEST.json"
-CHUNK = 1 << 20
+UNVERSIONED = ("predictions.jsonl", "eval_summary.json")  # an evaluation's outputs, not the model's
 
 
 def blobs_root() -> Path:
+    """The blobs' folder with the default store (what the tests look into)."""
     return Path(settings.DATA_DIR) / "registry" / "blobs"
 
 
-def blob_path(sha256: str) -> Path:
-    return blobs_root() / sha256[:2] / sha256
+def blob_key(sha256: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256}"
 
 
-def store_blob(source: Path) -> tuple[str, int]:
-    """Copy `source` into the store unless its content is there already; returns (sha256, size)."""
-    digest, size = file_sha256(source), source.stat().st_size
-    target = blob_path(digest)
-    if target.exists() and target.stat().st_size == size:
-        return digest, size
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{digest}.{uuid.uuid4().hex}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    return digest, size
+def version_artifacts(run: TrainingRun, checkpoint_step: int) -> list[RunArtifact]:
+    """The recorded artifacts a version keeps from a run: the chosen checkpoint, the run config and
+    manifest, metrics and any tokenizer files; not the other checkpoints."""
+    return [artifact for artifact in RunArtifact.objects.filter(run=run).order_by("name")
+            if artifact.name not in UNVERSIONED and checkpoint_step_of(artifact.name) in (None, checkpoint_step)]
 
 
-def version_files(out_dir: Path, checkpoint_step: int) -> list[tuple[str, Path]]:
-    """(relative path, file) pairs a version keeps from a run's output folder: the chosen checkpoint,
-    the run config and manifest, metrics and any tokenizer files; not the other checkpoints."""
-    chosen = f"checkpoints/{checkpoint_step}/"
-    files = []
-    for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-        name = path.relative_to(out_dir).as_posix()
-        if name.endswith((".tmp", ".partial")) or name in ("predictions.jsonl", "eval_summary.json"):
-            continue
-        if name.startswith("checkpoints/") and not name.startswith(chosen):
-            continue
-        files.append((name, path))
-    return files
+def store_blob(run: TrainingRun, artifact: RunArtifact) -> tuple[str, int]:
+    """Copy a recorded artifact into the blobs unless its content is there already; returns (sha256, size)."""
+    store, key = artifact_store(), blob_key(artifact.sha256)
+    if store.size(NAMESPACE, key) != artifact.size_bytes:
+        source = artifact_key(run, artifact.name)
+        store.require(RUNS, source, artifact.size_bytes, what=f"artifact {artifact.name!r} of run {run.pk}")
+        store.copy((RUNS, source), (NAMESPACE, key))
+    return artifact.sha256, artifact.size_bytes
+
+
+def check_blobs(files: list[tuple[str, str, int]]) -> None:
+    """Every blob of a version is in the store at its size (else a 503 naming the file)."""
+    store = artifact_store()
+    for path, sha256, size in files:
+        store.require(NAMESPACE, blob_key(sha256), size, what=f"the blob of {path!r} ({sha256[:12]}…)")
 
 
 def _member(name: str, size: int, mtime: float) -> bytes:
@@ -71,16 +71,30 @@ def _padding(size: int) -> bytes:
     return b"\0" * ((tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE) % tarfile.BLOCKSIZE)
 
 
-def archive_stream(files: list[tuple[str, str, int]], manifest: dict, prefix: str) -> Iterator[bytes]:
+class VersionArchive:
     """A tar archive of (path, sha256, size) blobs under `prefix/`, MODEL_MANIFEST.json first, written
-    block by block as it is read: memory stays constant whatever the size of a checkpoint."""
-    now = time.time()
-    body = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
-    yield _member(f"{prefix}/{ARCHIVE_MANIFEST}", len(body), now) + body + _padding(len(body))
-    for path, sha256, size in files:
-        yield _member(f"{prefix}/{path}", size, now)
-        with open(blob_path(sha256), "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                yield chunk
-        yield _padding(size)
-    yield b"\0" * (2 * tarfile.BLOCKSIZE)  # end of archive
+    block by block as it is read: memory stays constant whatever the size of a checkpoint. Its length is
+    known before the first byte; `mtime` (the version's creation) makes two downloads the same bytes."""
+
+    def __init__(self, files: list[tuple[str, str, int]], manifest: dict, prefix: str, mtime: float):
+        self.files, self.prefix, self.mtime = files, prefix, mtime
+        self.manifest = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+        self.headers = [_member(f"{prefix}/{path}", size, mtime) for path, _, size in files]
+
+    def __len__(self) -> int:
+        manifest = len(self._manifest_header()) + len(self.manifest) + len(_padding(len(self.manifest)))
+        members = sum(len(header) + size + len(_padding(size))
+                      for header, (_, _, size) in zip(self.headers, self.files, strict=True))
+        return manifest + members + 2 * tarfile.BLOCKSIZE
+
+    def _manifest_header(self) -> bytes:
+        return _member(f"{self.prefix}/{ARCHIVE_MANIFEST}", len(self.manifest), self.mtime)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._manifest_header() + self.manifest + _padding(len(self.manifest))
+        store = artifact_store()
+        for header, (_, sha256, size) in zip(self.headers, self.files, strict=True):
+            yield header
+            yield from read_chunks(store.open(NAMESPACE, blob_key(sha256)))
+            yield _padding(size)
+        yield b"\0" * (2 * tarfile.BLOCKSIZE)  # end of archive

@@ -27,14 +27,16 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.child import ChildProcess, Outcome, Sink, follow
-from apps.core.errors import Invalid
+from apps.core.errors import Invalid, Unavailable
 from apps.core.jobs import JobCancelled, JobContext, job_run
 from apps.core.notify import notify
 from apps.core.paths import resolve_inside
+from apps.core.store import artifact_store
 from apps.datasets.selectors import dataset_export_chunks
 from apps.runs import storage
 from apps.runs.models import METRIC_FIELDS, RunLogLine, RunMetric, TrainingRun
 from apps.runs.requests import model_dir_problem
+from apps.runs.selectors import run_checkpoint_steps
 from apps.runs.services import run_topic
 from training import protocol
 from training.run_files import METRICS_FILE, read_metrics
@@ -61,6 +63,7 @@ def _train(run: TrainingRun, context: JobContext) -> dict:
     relay.note(f"attempt {context.claim.attempt} of {run.max_attempts} claimed by {run.worker}")
     context.retry_while_owned(relay.flush)
     _export_inputs(run, paths, relay)
+    context.retry_while_owned(lambda: _stage_from_store(run, paths, relay))
     child = _start_trainer(run, paths)
     relay.note(f"trainer started (pid {child.pid}): {run.backend} {run.model}, {run.max_steps} steps")
     outcome = follow(child, context, relay, cancel_file=paths.cancel_file,
@@ -92,6 +95,15 @@ def _export_inputs(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> N
     relay.note(f"exported {run.dataset_version_id} split {run.split} ({run.dataset_content_hash[:12]}…)")
 
 
+def _stage_from_store(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> None:
+    """A retry on a host without the lost attempt's folder (another machine, a wiped scratch disk) starts
+    from what the store holds: the latest uploaded checkpoint and the files beside it."""
+    fetched = storage.stage_outputs(run, paths.out)
+    if fetched:
+        steps = run_checkpoint_steps(run)
+        relay.note(f"fetched {fetched} files from the artifact store (checkpoint {steps[-1] if steps else None})")
+
+
 def _write_export(run: TrainingRun, split: str, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     with open(partial, "wb") as handle:
@@ -119,6 +131,8 @@ class Relay(Sink):
 
     def __init__(self, run: TrainingRun, context: JobContext):
         self.run, self.context = run, context
+        self.outputs = storage.OutputSync(run, storage.RunPaths.of(run).out)
+        self.shared_store = artifact_store().shared
         self.next_seq = (RunLogLine.objects.filter(run=run).aggregate(last=Max("seq"))["last"] or 0) + 1
         self.lines: list[RunLogLine] = []
         self.metrics: dict[int, RunMetric] = {}
@@ -137,6 +151,8 @@ class Relay(Sink):
             self.metric(event)
         elif event["event"] == protocol.LOG:
             self.line("trainer", str(event.get("message", "")))
+        elif event["event"] == protocol.CHECKPOINT:
+            self.checkpoint_written(event)
         else:
             self.line("trainer", str(event))
 
@@ -170,14 +186,31 @@ class Relay(Sink):
             fields["first_step_at"] = timezone.now()
         self.context.claim.update(**fields)
 
-    def record_files(self, paths: storage.RunPaths) -> None:
-        """The output folder's files as artifacts, and every step of its metrics.jsonl as a metric row:
-        steps an earlier attempt wrote to disk but never relayed (its worker died, or the database was
-        away) are in the database too when the run ends."""
-        self.flush()
+    def checkpoint_written(self, event: dict) -> None:
+        """With a shared store, each checkpoint is uploaded as it lands, so a retry on another host resumes
+        from it. A store that is away for now costs only this upload: the next checkpoint, or the end,
+        sends what is missing."""
+        if not self.shared_store:
+            return
+        try:
+            self.sync_outputs()
+        except Unavailable as exc:
+            self.line("launcher", f"checkpoint {event.get('step')} not uploaded yet: {exc.message}")
+
+    def sync_outputs(self, after_record=None) -> None:
+        uploaded = self.outputs.upload()  # outside the fence: an upload may take long
         with self.context.claim.fenced():
-            storage.record_artifacts(self.run, paths)
-            catch_up_metrics(self.run, paths.out / METRICS_FILE)
+            storage.record_uploaded(self.run, uploaded)
+            if after_record:
+                after_record()
+        storage.prune_store(self.run, uploaded)
+
+    def record_files(self, paths: storage.RunPaths) -> None:
+        """The output folder's files as artifacts (in the store first), and every step of its metrics.jsonl
+        as a metric row: steps an earlier attempt wrote to disk but never relayed (its worker died, or the
+        database was away) are in the database too when the run ends."""
+        self.flush()
+        self.sync_outputs(after_record=lambda: catch_up_metrics(self.run, paths.out / METRICS_FILE))
 
 
 def metric_row(run: TrainingRun, values: dict) -> RunMetric:

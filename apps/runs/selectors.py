@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
-from apps.core.lookups import as_int, get_by_uuid
+from apps.core.lookups import get_by_uuid
 from apps.core.visibility import visible_to
 from apps.runs.models import METRIC_FIELDS, RunArtifact, RunLogLine, RunMetric, TrainingRun
+from apps.runs.storage import checkpoint_step_of
 
 VIEW_ALL_PERMISSION = "runs.view_trainingrun"
 METRIC_COLUMNS = ("step", *METRIC_FIELDS)
@@ -73,8 +74,7 @@ def run_checkpoint_steps(run: TrainingRun) -> list[int]:
     """The steps the run kept a checkpoint of (`checkpoints/<step>/…` artifacts), ascending. An imported
     archive may hold any folder name there; only ASCII step numbers count."""
     names = RunArtifact.objects.filter(run=run, kind="checkpoint").values_list("name", flat=True)
-    return sorted({step for step in (as_int(name.split("/")[1]) for name in names if name.count("/") >= 2)
-                   if step is not None})
+    return sorted({step for step in map(checkpoint_step_of, names) if step is not None})
 
 
 def run_artifact(run: TrainingRun, name: str) -> RunArtifact:

@@ -329,6 +329,7 @@ class TunixRun:
             outcome.status, outcome.cancel_reason = data.stop_status, data.cancel_reason
         outcome.final_step = trainer.train_steps
         self.hooks.on_log(f"checkpoint saved at step {trainer.train_steps}")
+        self.hooks.on_checkpoint(trainer.train_steps)
         return outcome
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, Unavailable
 from apps.core.jobs.claims import (
     Claim,
     JobCancelled,
@@ -37,6 +37,7 @@ from apps.core.jobs.claims import (
 from apps.core.jobs.kinds import announce_finished, kind_of, send
 from apps.core.models import JobStatus
 from apps.core.paths import scrub_server_paths
+from apps.core.store import STORE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,11 @@ class JobContext:
         self._watchdog.join(timeout=5)
 
     def retry_while_owned(self, write: Callable[[], Any]):
-        """Run a database write until it succeeds; through an outage shorter than the lease it is retried,
-        after that the claim is given up (JobLost) so the reaper's retry can take over."""
+        """Run a write until it succeeds. Through a database outage shorter than the lease it is retried,
+        after that the claim is given up (JobLost) so the reaper's retry can take over. Through an artifact
+        store outage it is retried for STORE_OUTAGE_SECONDS (the claim stays alive meanwhile), then the
+        job goes back to the queue (job_run releases it on the Unavailable)."""
+        store_deadline = time.monotonic() + settings.STORE_OUTAGE_SECONDS
         while True:
             try:
                 return write()
@@ -165,7 +169,12 @@ class JobContext:
                 self.check()  # the watchdog fences the claim off once the lease has run out
                 logger.warning("database write of %s %s failed; retrying", self.claim.model.__name__,
                                self.claim.pk, exc_info=True)
-                time.sleep(RETRY_SECONDS)
+            except Unavailable as exc:
+                if exc.code != STORE_UNAVAILABLE or time.monotonic() > store_deadline:
+                    raise
+                self.check()
+                logger.warning("%s %s: %s; retrying", self.claim.model.__name__, self.claim.pk, exc.message)
+            time.sleep(RETRY_SECONDS)
 
 
 def job_run(model, pk, work: Callable[[Any, JobContext], dict | None]) -> str | None:
@@ -199,6 +208,10 @@ def job_run(model, pk, work: Callable[[Any, JobContext], dict | None]) -> str | 
         except JobCancelled as exc:
             return _finish(claim, context, JobStatus.CANCELLED, error_code="cancelled",
                            error=str(exc) or "Cancelled on request.")
+        except Unavailable as exc:
+            # A dependency that is away (the artifact store, a judge service): another attempt tries again.
+            logger.warning("%s %s: %s", model.__name__, pk, exc.message)
+            return _release(claim, context, exc.message)
         except DomainError as exc:
             return _finish(claim, context, JobStatus.FAILED, error_code=exc.code, error=exc.message)
         except Exception as exc:  # noqa: BLE001 - the row must end in a final state whatever happened

@@ -124,6 +124,7 @@ def test_the_child_is_killed_when_the_sink_crashes():
     assert child.process.poll() is not None
 
 
+@pytest.mark.django_db  # after the error the follow loop drops this thread's broken connections
 def test_output_is_kept_through_a_database_error_and_written_when_it_answers():
     lines = "".join(f"print('{{\"event\": \"log\", \"message\": \"{i}\"}}', flush=True); " for i in range(5))
     child = ChildProcess([sys.executable, "-c", lines + "import time; time.sleep(1.5)"], cwd=".")

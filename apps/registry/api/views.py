@@ -100,8 +100,10 @@ class ModelVersionDownloadView(APIView):
                     "dataset_id": version.dataset_version_id, "dataset_content_hash": version.dataset_content_hash,
                     "config_hash": version.config_hash,
                     "files": [{"path": path, "sha256": sha, "size_bytes": size} for path, sha, size in files]}
-        response = StreamingHttpResponse(storage.archive_stream(files, manifest, prefix),
-                                         content_type="application/x-tar")
+        storage.check_blobs(files)  # before the first byte: a lost blob is a 503, not an archive cut short
+        archive = storage.VersionArchive(files, manifest, prefix, mtime=int(version.created_at.timestamp()))
+        response = StreamingHttpResponse(archive, content_type="application/x-tar")
+        response["Content-Length"] = str(len(archive))
         response["Content-Disposition"] = f'attachment; filename="{prefix}.tar"'
         return response
 

@@ -1,3 +1,5 @@
+from pathlib import PurePosixPath
+
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.db.models import Count
@@ -8,13 +10,12 @@ from rest_framework import generics, renderers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import NotFound
 from apps.core.models import JobStatus
 from apps.runs import selectors, services
 from apps.runs.api import serializers as s
 from apps.runs.api.logstream import LogStream, async_events, parse_last_event_id, sync_events
 from apps.runs.requests import RunRequestSerializer
-from apps.runs.storage import artifact_path
+from apps.runs.storage import artifact_open
 
 START_PERMISSION = "runs.add_trainingrun"
 CANCEL_PERMISSION = "runs.cancel_trainingrun"
@@ -172,10 +173,8 @@ class RunArtifactDownloadView(APIView):
         """Streams one recorded artifact; any other name (`..`, an absolute path) is 404."""
         run = selectors.run_get(user=request.user, run_id=run_id)
         artifact = selectors.run_artifact(run, name)
-        path = artifact_path(run, artifact)
-        if path is None:
-            raise NotFound(f"Artifact {name!r} is no longer on disk.")
-        response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,  # noqa: SIM115
-                                content_type="application/octet-stream")
+        response = FileResponse(artifact_open(run, artifact), as_attachment=True,
+                                filename=PurePosixPath(artifact.name).name, content_type="application/octet-stream")
+        response["Content-Length"] = str(artifact.size_bytes)  # the store checked it holds exactly these
         response["X-Artifact-Sha256"] = artifact.sha256
         return response

@@ -1,6 +1,6 @@
 """Runs through a real Celery worker on the `train` queue (Redis broker, PostgreSQL): completion,
-a SIGKILL of the worker and its trainer mid-run with an exact resume, cancellation, and the log
-stream followed across a reconnect."""
+a SIGKILL of the worker and its trainer mid-run with an exact resume on another host through the
+artifact store, cancellation, and the log stream followed across a reconnect."""
 
 import os
 import re
@@ -59,14 +59,24 @@ def _gone(pid: int) -> bool:
         return stat.read().split(") ")[1].startswith("Z")
 
 
+def _host(folder, store_url) -> dict:
+    return {"TUNIXRT_DATA_DIR": str(folder), "TUNIXRT_RUNS_DIR": str(folder / "runs"), "ARTIFACT_STORE_URL": store_url}
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer, dataset):
+def test_a_killed_worker_resumes_on_another_host_from_the_store_to_the_uninterrupted_losses(trainer, dataset,
+                                                                                            settings, tmp_path):
+    """The retry runs on a machine with an empty scratch folder: it resumes from the checkpoint the lost
+    attempt uploaded to the shared store, and ends with the same losses, to the float, as a run never
+    interrupted."""
+    settings.ARTIFACT_STORE_URL = store = str(tmp_path / "shared")
     client = key_client(trainer)
-    with celery_worker("train") as worker:
+    with celery_worker("train", env=_host(tmp_path / "host-a", store)) as worker:
         crashed = _start(client, dataset, LONG)
         try:
-            wait_for(lambda: _last_step(crashed) >= 60, timeout=120, interval=0.2)
+            wait_for(lambda: _last_step(crashed) >= 60 and RunArtifact.objects.filter(
+                run=crashed, name__startswith="checkpoints/").exists(), timeout=120, interval=0.2)
         except AssertionError:
             pytest.fail("no progress:\n" + worker.output())
         trainer_pid = _trainer_pid(crashed)
@@ -75,7 +85,7 @@ def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer,
     assert _status(crashed) == "running" and _last_step(crashed) < 300
 
     wait_for(lambda: jobs_reap_all(stale_seconds=2)["training_run"]["requeued"] == 1, timeout=30)
-    with celery_worker("train", purge=False) as worker:
+    with celery_worker("train", purge=False, env=_host(tmp_path / "host-b", store)) as worker:
         _wait_done(crashed, worker)
         reference = _start(client, dataset, LONG)
         _wait_done(reference, worker)
@@ -83,6 +93,8 @@ def test_a_killed_worker_and_trainer_resume_to_the_uninterrupted_losses(trainer,
     crashed.refresh_from_db()
     reference.refresh_from_db()
     assert (crashed.status, crashed.attempt, crashed.steps_completed) == ("completed", 2, 300)
+    fetched = RunLogLine.objects.get(run=crashed, text__startswith="fetched ").text
+    assert "from the artifact store (checkpoint " in fetched and "(checkpoint None)" not in fetched
     assert crashed.final_loss == reference.final_loss  # to the float
     losses = list(RunMetric.objects.filter(run=crashed).order_by("step").values_list("step", "loss"))
     assert losses == list(RunMetric.objects.filter(run=reference).order_by("step").values_list("step", "loss"))
