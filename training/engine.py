@@ -100,7 +100,7 @@ def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: 
         "data": {"path": str(data_path), "sha256": data_hash, **outcome.data_stats},
         "seed": config.seed,
         "code_version": code_version(),
-        "device": device_info(),
+        "device": {**device_info(), "mesh": outcome.mesh},
         "model": {
             "preset": config.model,
             **model_cfg.to_dict(),
