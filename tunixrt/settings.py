@@ -5,6 +5,7 @@ Celery tasks executed in-process. DATABASE_URL and CELERY_BROKER_URL switch to t
 shape (PostgreSQL + Redis-backed workers).
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -18,6 +19,9 @@ DATASETS_DIR = Path(env_str("TUNIXRT_DATASETS_DIR", str(BASE_DIR / "datasets")))
 RUNS_DIR = Path(env_str("TUNIXRT_RUNS_DIR", str(DATA_DIR / "runs"))).resolve()
 # Gemma weights live here; a run's `model_dir` names a folder inside it (never an arbitrary path).
 MODELS_DIR = Path(env_str("TUNIXRT_MODELS_DIR", str(DATA_DIR / "models"))).resolve()
+# The trainer, evaluator and checkpoint check are child processes: they record and find a Tunix run's base
+# weights by their name inside this folder (training.base_weights), never by a server path.
+os.environ.setdefault("TUNIXRT_MODELS_DIR", str(MODELS_DIR))
 
 # Demo mode is the one place an insecure secret key is acceptable; the system check
 # `tunixrt.E001` refuses to start anything else with it.

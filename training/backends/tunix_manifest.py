@@ -12,6 +12,7 @@ from flax import nnx
 from training.backends.tunix_models import get_preset
 from training.config import TrainConfig
 from training.flops import matmul_param_count, measure_matmul_flops, param_count
+from training.mesh import describe
 from training.run_files import code_version, device_info
 from training.run_result import run_ending
 
@@ -38,17 +39,18 @@ def build_manifest(run, outcome: RunOutcome, timings: dict, peak_flops: float | 
     trainable = nnx.state(run.model, nnx.LoRAParam) if cfg.lora else params
     return {
         "backend": "tunix",
-        "config": cfg.to_dict(),
-        "config_hash": cfg.config_hash(),
+        "config": run.recorded_config.to_dict(),
+        "config_hash": run.recorded_config.config_hash(),
         "data": {"sha256": run.data_hash, **run.data_stats},
         "seed": cfg.seed,
         "code_version": code_version(),
         "library_versions": _library_versions(),
-        "device": device_info(),
+        "device": {**device_info(), "mesh": describe(run.mesh)},
         "model": {
             "preset": cfg.model,
             "family": get_preset(cfg.model).family,
-            "model_dir": run.run_config()["model_dir"],
+            "model_dir": run.model_dir_name,
+            "base_weights": run.base_weights,
             "param_count": param_count(params),
             "trainable_param_count": param_count(trainable),
             "lora": cfg.lora,

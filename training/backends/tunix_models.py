@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 from tunix.models.gemma import model as gemma2_lib
@@ -243,19 +244,23 @@ def infer_preset(path: str | Path) -> str:
     raise ModelDirError([f"model_dir {str(root)!r} matches no tunix preset ({', '.join(PRESETS)})."])
 
 
-def load_model(path: str | Path, preset: str) -> nnx.Module:
-    """Build the preset's Tunix model with the folder's weights, through Tunix's safetensors loader."""
+def load_model(path: str | Path, preset: str, mesh: jax.sharding.Mesh | None = None) -> nnx.Module:
+    """Build the preset's Tunix model with the folder's weights, through Tunix's safetensors loader; with
+    a mesh each weight is placed straight onto it by the model's own sharding (Tunix's `fsdp` and `tp`
+    axes), so a model too big for one device never has to fit on one."""
     spec = get_preset(preset)
     loader = gemma3_safetensors if spec.family == "gemma3" else gemma2_safetensors
-    return loader.create_model_from_safe_tensors(str(Path(path).expanduser()), spec.make_config())
+    return loader.create_model_from_safe_tensors(str(Path(path).expanduser()), spec.make_config(), mesh=mesh)
 
 
-def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int) -> nnx.Module:
+def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int,
+               mesh: jax.sharding.Mesh | None = None) -> nnx.Module:
     """Wrap the projections with qwix LoRA adapters; PeftTrainer then trains only nnx.LoRAParam.
 
     Consumes `model` (its buffers are donated). qwix creates the adapters by running the model once;
     run eagerly that compiles ~150 one-op XLA programs (about 10 s on a busy 2-core CPU), under
-    nnx.jit it is one program (about 2 s) with bit-identical adapters and outputs."""
+    nnx.jit it is one program (about 2 s) with bit-identical adapters and outputs. The program's
+    outputs come back replicated, so on a mesh every variable is laid out again by its annotation."""
     import qwix
 
     provider = qwix.LoraProvider(module_path=LORA_MODULE_PATH, rank=int(rank), alpha=float(alpha))
@@ -264,7 +269,15 @@ def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int) -> nnx.Mod
     def with_adapters(base: nnx.Module) -> nnx.Module:
         return qwix.apply_lora_to_model(base, provider, rngs=nnx.Rngs(seed), **base.get_model_input())
 
-    return with_adapters(model)
+    model = with_adapters(model)
+    return shard_model(model, mesh) if mesh is not None else model
+
+
+def shard_model(model: nnx.Module, mesh: jax.sharding.Mesh) -> nnx.Module:
+    """Every variable of `model` placed on `mesh` by its own sharding annotation (in place)."""
+    state = nnx.state(model)
+    nnx.update(model, jax.device_put(state, nnx.get_named_sharding(state, mesh)))
+    return model
 
 
 def model_cache_shape(model: nnx.Module) -> tuple[int, int, int]:

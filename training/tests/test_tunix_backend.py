@@ -94,7 +94,11 @@ def fast_compilation(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return tunix_tiny.write_tiny_model_dir(tmp_path_factory.mktemp("gemma3_tiny"), seed=0)
+    """A models folder holding one Gemma folder: runs record it by name and later loads find it there."""
+    models = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNIXRT_MODELS_DIR", str(models))
+        yield tunix_tiny.write_tiny_model_dir(models / "gemma3_tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +344,7 @@ def test_generation_reuses_the_loaded_model_until_a_new_checkpoint_appears(full_
     loads = []
     real_load = tunix_generate.load_for_generation
     monkeypatch.setattr(tunix_generate, "load_for_generation",
-                        lambda path: loads.append(path) or real_load(path))
+                        lambda path, *args, **kwargs: loads.append(path) or real_load(path, *args, **kwargs))
     monkeypatch.setattr(tunix_generate, "_LOADED", {})
     for _ in range(3):
         tunix_backend.generate(out_dir, ["What is 2 + 2?"], max_new_tokens=4)
