@@ -14,6 +14,7 @@ from apps.core.models import JobStatus
 from apps.evaluations.selectors import weights_evidence
 from apps.registry import storage
 from apps.registry.evidence import champion_check, version_evidence_queue
+from apps.registry.integrity import base_record
 from apps.registry.models import (
     NAME_RE,
     AliasEvent,
@@ -83,10 +84,11 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
         checkpoint_load_check(RunPaths.of(run).out, step)
     files = [(path, *storage.store_blob(source)) for path, source in
              storage.version_files(RunPaths.of(run).out, step)]  # outside the transaction: copies may be large
+    base = base_record(RunPaths.of(run).out, files)  # a Tunix run's base weights and tokenizer, by sha256
     try:
         with transaction.atomic():
             RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one promotion at a time numbers
-            version = _create_version(model, run, step, label, files, user)
+            version = _create_version(model, run, step, label, files, user, base)
     except IntegrityError:
         existing = ModelVersion.objects.filter(model=model, source_run=run).first()
         if existing is not None:
@@ -115,7 +117,7 @@ def _checkpoint_step(run: TrainingRun) -> int:
     return steps[-1]
 
 
-def _create_version(model, run, step, label, files, user) -> ModelVersion:
+def _create_version(model, run, step, label, files, user, base: dict) -> ModelVersion:
     number = (ModelVersion.objects.filter(model=model).aggregate(n=Max("number"))["n"] or 0) + 1
     if label is None:
         label = f"v{number}"
@@ -129,7 +131,7 @@ def _create_version(model, run, step, label, files, user) -> ModelVersion:
         dataset_version_id=run.dataset_version_id, dataset_content_hash=run.dataset_content_hash,
         code_version=run.code_version, size_bytes=sum(size for _, _, size in files),
         metrics=evaluation.metrics if evaluation else {}, metrics_evaluation=evaluation,
-        created_by=user if user is not None and user.is_authenticated else None)
+        created_by=user if user is not None and user.is_authenticated else None, **base)
     for sha256, size in {(sha, size) for _, sha, size in files}:
         Blob.objects.get_or_create(sha256=sha256, defaults={"size_bytes": size})
     ModelVersionFile.objects.bulk_create([ModelVersionFile(version=version, path=path, blob_id=sha256)

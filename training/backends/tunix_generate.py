@@ -102,13 +102,16 @@ def _checkpoint_steps(out_dir: Path) -> list[int]:
 
 
 def _source_key(path: str | Path) -> tuple:
-    """Changes whenever what load_for_generation would load changes."""
+    """Changes whenever what load_for_generation would load changes: a run's latest checkpoint, or the
+    weight and tokenizer files of its base folder (so replaced base weights are checked again)."""
     root = Path(path).expanduser().resolve()
     if (root / RUN_CONFIG_FILE).exists():
+        base = base_weights.locate(root, read_json(root / RUN_CONFIG_FILE).get("model_dir"))
         files = [checkpoint_dir(root) / str(step) for step in _checkpoint_steps(root)[-1:]]
     else:
-        files = sorted(root.glob("*.safetensors"))
-    return (str(root),) + tuple((str(p), p.stat().st_mtime_ns) for p in files)
+        base, files = root, []
+    files += sorted(base.glob("*.safetensors")) + [base / TOKENIZER_FILE]
+    return (str(root),) + tuple((str(p), p.stat().st_mtime_ns, p.stat().st_ino) for p in files if p.exists())
 
 
 @dataclass

@@ -52,19 +52,13 @@ class ModelDirError(ValueError):
         self.problems = problems
 
 
+# A real Gemma 3 architecture at toy size: q/kv split with one KV head like gemma3-1b, float32.
+TINY_GEMMA3 = {"num_layers": 2, "num_embed": 512, "embed_dim": 64, "hidden_dim": 128, "num_heads": 2,
+               "head_dim": 16, "num_kv_heads": 1, "sliding_window_size": 64, "param_dtype": "float32"}
+
+
 def tiny_gemma3_config() -> gemma3_lib.ModelConfig:
-    """A real Gemma 3 architecture at toy size: q/kv split with one KV head like gemma3-1b, float32."""
-    return gemma3_lib.ModelConfig(
-        num_layers=2,
-        num_embed=512,
-        embed_dim=64,
-        hidden_dim=128,
-        num_heads=2,
-        head_dim=16,
-        num_kv_heads=1,
-        sliding_window_size=64,
-        param_dtype=jnp.float32,
-    )
+    return gemma3_lib.ModelConfig(**{**TINY_GEMMA3, "param_dtype": jnp.dtype(TINY_GEMMA3["param_dtype"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,12 +69,18 @@ class Preset:
     # Tunix's Gemma 2 loader resizes the embedding to the checkpoint's vocabulary (256000 rows vs
     # 256128 in its config); the Gemma 3 loader does not, so there the row count must match exactly.
     exact_vocab: bool
+    # How Tunix's own code builds the config: a ModelConfig classmethod's name (released Gemmas), else the
+    # keyword arguments (the tiny test preset). Written into merged checkpoints (tunix_export).
+    factory: str | None = None
+    kwargs: dict | None = None
 
 
 PRESETS = {
-    "gemma3-1b": Preset("gemma3-1b", "gemma3", gemma3_lib.ModelConfig.gemma3_1b_it, exact_vocab=True),
-    "gemma2-2b": Preset("gemma2-2b", "gemma2", gemma2_lib.ModelConfig.gemma2_2b, exact_vocab=False),
-    "gemma3-tiny": Preset("gemma3-tiny", "gemma3", tiny_gemma3_config, exact_vocab=True),
+    "gemma3-1b": Preset("gemma3-1b", "gemma3", gemma3_lib.ModelConfig.gemma3_1b_it, exact_vocab=True,
+                        factory="gemma3_1b_it"),
+    "gemma2-2b": Preset("gemma2-2b", "gemma2", gemma2_lib.ModelConfig.gemma2_2b, exact_vocab=False,
+                        factory="gemma2_2b"),
+    "gemma3-tiny": Preset("gemma3-tiny", "gemma3", tiny_gemma3_config, exact_vocab=True, kwargs=TINY_GEMMA3),
 }
 
 

@@ -11,6 +11,7 @@ from apps.evaluations.api.views import evaluation_accepted
 from apps.evaluations.services import evaluation_request_or_existing
 from apps.registry import selectors, services, storage
 from apps.registry.api import serializers as s
+from apps.registry.integrity import version_base_weights_check
 from apps.runs.selectors import run_get
 from apps.sweeps.selectors import sweep_get
 
@@ -87,12 +88,17 @@ class ModelVersionDownloadView(APIView):
         """The version as a streamed tar archive: its folder layout plus MODEL_MANIFEST.json with each
         file's sha256. Unpacked, `python -m training generate --out <folder>` loads it."""
         version = selectors.version_get(user=request.user, version_id=version_id)
+        version_base_weights_check(version, for_download=True)  # adapters only mean something over them
         files = [(f.path, f.blob_id, f.blob.size_bytes) for f in version.files.select_related("blob").order_by("path")]
         prefix = f"{version.model.name}-{version.label}"
         manifest = {"model": version.model.name, "label": version.label, "version_id": str(version.pk),
                     "source_run_id": str(version.source_run_id), "checkpoint_step": version.checkpoint_step,
                     "dataset_id": version.dataset_version_id, "dataset_content_hash": version.dataset_content_hash,
                     "config_hash": version.config_hash,
+                    "base_weights": {"sha256": version.base_weights_sha256 or None,
+                                     "tokenizer_sha256": version.tokenizer_sha256 or None,
+                                     "model_dir": version.base_model_dir or None,
+                                     "included": version.base_weights_included},
                     "files": [{"path": path, "sha256": sha, "size_bytes": size} for path, sha, size in files]}
         response = StreamingHttpResponse(storage.archive_stream(files, manifest, prefix),
                                          content_type="application/x-tar")
@@ -108,6 +114,7 @@ class ModelVersionEvaluateView(APIView):
         """Evaluate a version: its source run's checkpoint at the version's step (the same weights); an
         identical evaluation already queued or running is answered instead (200)."""
         version = selectors.version_get(user=request.user, version_id=version_id)
+        version_base_weights_check(version, for_download=False)
         run = run_get(user=request.user, run_id=version.source_run_id)
         data = request.data if isinstance(request.data, dict) else {}
         evaluation, created = evaluation_request_or_existing(run=run, user=request.user,
