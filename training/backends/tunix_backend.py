@@ -108,7 +108,12 @@ def rows_hash(rows: list[dict]) -> str:
 def resolve_model_dir(config: TrainConfig, out_dir: Path) -> Path:
     """The validated weights folder; a gemma3-tiny run without one gets random weights in out_dir."""
     if config.model_dir:
-        model_dir = Path(config.model_dir).expanduser().resolve()
+        # A relative name is a folder of the models folder when there is one (TUNIXRT_MODELS_DIR), as it is
+        # recorded (training.base_weights); else it is relative to the working directory.
+        model_dir, root = Path(config.model_dir).expanduser(), base_weights.models_root()
+        if not model_dir.is_absolute() and root is not None and (root / model_dir).is_dir():
+            model_dir = root / model_dir
+        model_dir = model_dir.resolve()
     elif config.model == "gemma3-tiny":
         model_dir = out_dir.resolve() / TINY_BASE_SUBDIR
         if not model_dir.exists():
