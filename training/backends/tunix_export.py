@@ -27,7 +27,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from training.backends import load_with_tunix
-from training.backends.tunix_generate import load_for_generation
+from training.backends.tunix_generate import load_for_generation, release
 from training.backends.tunix_models import TOKENIZER_FILE, get_preset
 from training.checkpoints import CheckpointStore
 from training.config import AUTO_MESH
@@ -92,6 +92,7 @@ def export_merged(out_dir: str | Path, target: str | Path) -> Path:
     run_config = read_json(out_dir / RUN_CONFIG_FILE)
     step = CheckpointStore(out_dir, read_only=True).latest_step()
     mesh = make_mesh(AUTO_MESH)
+    release()  # the evaluation's copy of the model: one Gemma on the chips at a time
     with mesh:
         model, tokenizer = load_for_generation(out_dir, mesh)
         state = merged_state(model, run_config["config"].get("lora"))

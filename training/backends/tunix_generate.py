@@ -135,6 +135,11 @@ def _cached_load(path: str | Path) -> _Loaded:
     return _LOADED[key]
 
 
+def release() -> None:
+    """Drop the cached model (and its samplers), e.g. before loading another copy of a big one."""
+    _LOADED.clear()
+
+
 def as_chat_prompt(prompt: str) -> str:
     return prompt if prompt.startswith(START_OF_TURN) else render_prompt(prompt)
 
