@@ -18,6 +18,10 @@ Sections, all measured in the same process so comparisons share the machine's st
   without their reasoning; `--levers` adds the levers one at a time from the previous bench.
 * `comparisons`: the show-your-work ablation side by side, and the lever curve.
 * `generation_speed`: KV-cache decoding vs full re-forward greedy decoding of the final model.
+* `mesh_speed`: the real sharded train step (training.mesh: FSDP over every device) in two fresh
+  processes of this run, one with 1 device and one with 8 virtual CPU devices (XLA_FLAGS): tokens/s of each
+  and their ratio. Virtual devices share the host's cores, so on a CPU the ratio prices the sharding's
+  collectives and bookkeeping; on a TPU or multi-GPU host the same step spreads over real chips.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,11 +49,12 @@ from training.evaluate import summarize
 from training.flops import measure_matmul_flops, train_flops_per_token
 from training.generate import LoadedModel, generate_batch, greedy_reference, load_model, make_full_forward
 from training.hooks import TrainHooks
+from training.mesh import describe, make_mesh, place_batch, shard_tree
 from training.model import ModelConfig, create_model, model_config_for
 from training.recipes import BEST_BUILTIN
 from training.render import render_export_line, render_prompt, render_tunix_sft
 from training.tokenizers import ByteTokenizer
-from training.trainer import make_optimizer, make_train_step
+from training.trainer import StepLayout, make_optimizer, make_train_step
 
 # training.recipes.BEST_BUILTIN is the `final` arm (this bench found it); the arms below vary it.
 QUALITY_CONFIG = {key: value for key, value in BEST_BUILTIN.items() if key != "backend"} | {"checkpoint_every": 0}
@@ -149,14 +156,19 @@ def bracketing_peaks(run_peaks: dict, before: dict, after: dict) -> dict:
     return {dtype: max(run_peaks[dtype], before[dtype], after[dtype]) for dtype in run_peaks}
 
 
-def random_step_runner(config: TrainConfig, model_cfg: ModelConfig):
+def random_step_runner(config: TrainConfig, model_cfg: ModelConfig, mesh=None):
     """A function running one real jitted train step of this model on a full random batch (its
-    parameters and optimizer state carried from call to call), and the initial parameters."""
+    parameters and optimizer state carried from call to call), and the initial parameters. With a mesh,
+    the trainer's sharded step: state laid out FSDP style, the batch split along the data axis."""
     graphdef, params = nnx.split(create_model(model_cfg, config.seed))
     optimizer = make_optimizer(config)
-    step = make_train_step(graphdef, optimizer)
     state = {"params": params, "opt": optimizer.init(params)}
     batch = random_batch(config, model_cfg.vocab_size)
+    if mesh is not None:
+        state = {"params": shard_tree(state["params"], mesh), "opt": shard_tree(state["opt"], mesh)}
+        batch = place_batch(batch, mesh, batch_dim=1)
+    layout = None if mesh is None else StepLayout.of(mesh, state["params"], state["opt"])
+    step = make_train_step(graphdef, optimizer, layout)
 
     def run_step():
         state["params"], state["opt"], metrics = step(state["params"], state["opt"], batch)
@@ -200,6 +212,39 @@ def train_speed(config: TrainConfig, peaks: dict, repeats: int, model_cfg: Model
         "model_gemms_alone_fraction_of_matmul_peak": own_gemms / peak,
         "target_fraction": 0.5,
     }
+
+
+MESH_DEVICES = 8
+
+
+def mesh_step_speed(config: TrainConfig, repeats: int) -> dict:
+    """In this process: tokens/s of the sharded train step on a mesh of every local device."""
+    mesh = make_mesh()
+    model_cfg = arm_model_config(config)
+    run_step, _ = random_step_runner(config, model_cfg, mesh)
+    seconds = statistics.median(run_times(run_step, repeats))
+    return {"devices": len(jax.devices()), "mesh": describe(mesh), "median_step_seconds": seconds,
+            "tokens_per_s": config.examples_per_step * config.max_seq_len / seconds}
+
+
+def mesh_speed(config: TrainConfig, repeats: int) -> dict:
+    """The same sharded step on 1 device and on MESH_DEVICES virtual CPU devices, each in its own process
+    (the device count is fixed when JAX starts), one after the other in this run."""
+    runs = {}
+    for devices in (1, MESH_DEVICES):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        if devices > 1:
+            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        child = subprocess.run([sys.executable, "-m", "bench.bench_training", "--mesh-child",
+                                json.dumps({"config": config.to_dict(), "repeats": repeats})],
+                               env={**env, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=900)
+        if child.returncode != 0:
+            raise RuntimeError(f"the {devices}-device train step failed: {child.stderr[-2000:]}")
+        runs[devices] = json.loads(child.stdout.splitlines()[-1])
+    one, many = runs[1], runs[MESH_DEVICES]
+    return {"model": config.model, "tokens_per_step": config.examples_per_step * config.max_seq_len,
+            "one_device": one, "eight_devices": many, "ratio_8_to_1": many["tokens_per_s"] / one["tokens_per_s"],
+            "note": "virtual CPU devices share the host's cores: the ratio prices sharding, not scaling"}
 
 
 def generation_speed(loaded: LoadedModel, prompts: list[str], repeats: int, new_tokens: int = GEN_NEW_TOKENS) -> dict:
@@ -424,6 +469,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, help=f"override {QUALITY_CONFIG['learning_rate']}")
     parser.add_argument("--max-seq-len", type=int, help=f"override {QUALITY_CONFIG['max_seq_len']}")
     parser.add_argument("--spm-vocab-size", type=int, help=f"override {QUALITY_CONFIG['spm_vocab_size']}")
+    parser.add_argument("--no-mesh", action="store_true", help="skip the 1- vs 8-device train step")
+    parser.add_argument("--mesh-child", help=argparse.SUPPRESS)  # one device count of mesh_speed
     return parser.parse_args(argv)
 
 
@@ -513,6 +560,12 @@ def speed_figures(results: dict) -> list[dict]:
             figure(ENGINE_ISSUE, f"train step throughput ({speed['model']}, {speed['tokens_per_step']} tokens)",
                    speed["tokens_per_s"], "tokens/s"),
         ]
+    if mesh := results.get("mesh_speed"):
+        out.append(figure(ENGINE_ISSUE, f"train step tokens/s on {MESH_DEVICES} virtual CPU devices vs 1 "
+                                        f"({mesh['model']}, sharded)", mesh["ratio_8_to_1"], "x",
+                          comparison=compare("1 device", mesh["one_device"]["tokens_per_s"], "tokens/s"),
+                          note=f"{mesh['eight_devices']['tokens_per_s']:,.0f} tokens/s on {MESH_DEVICES}; "
+                               + mesh["note"]))
     if generation := results.get("generation_speed"):
         out.append(figure(ENGINE_ISSUE, "KV-cache decoding speed-up over full re-forward", generation["speedup"], "x",
                           target=(">=", 10), comparison=compare(
@@ -523,6 +576,10 @@ def speed_figures(results: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.mesh_child:
+        spec = json.loads(args.mesh_child)
+        sys.stdout.write(json.dumps(mesh_step_speed(TrainConfig.from_dict(spec["config"]), spec["repeats"])) + "\n")
+        return 0
     args.quick = args.quick or QUICK  # `python -m bench --quick` asks through the environment
     overrides = {key: value for key, value in (
         ("batch_size", args.batch_size), ("learning_rate", args.learning_rate), ("max_seq_len", args.max_seq_len),
@@ -535,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
                      "note": "2-core CPU shared with other engineers; numbers move with their load"}
     if not (args.quick or args.no_speed):
         speed_sections(results, args, overrides, repeats=6)
+    if not (args.no_speed or args.no_mesh):
+        mesh_config = arm_config(ARMS["final"], {**overrides, **({"model": "tiny"} if args.quick else {})})
+        results["mesh_speed"] = mesh_speed(mesh_config, 2 if args.quick else 6)
     max_seq_len = overrides.get("max_seq_len", QUALITY_CONFIG["max_seq_len"])
     datasets = tuple(sorted({ARMS[name]["dataset"] for name in chosen_arms(args)}))
     results["data"] = data_efficiency(min(count, DATA_STATS_COUNT), max_seq_len, datasets)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from training import protocol
+from training.base_weights import BaseWeightsError
 from training.config import ConfigError, TrainConfig
 from training.data import DataError
 from training.run_files import RunFolderBusy, RunMismatchError
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="stream one JSON `prediction` event per item instead of writing files (for a launcher)")
     ev.add_argument("--cancel-file", help="with --events: stop after the current batch when this file exists")
     ev.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
+    ev.add_argument("--models-dir", help="tunix runs: the folder holding the base weights the run names "
+                                         "(default: $TUNIXRT_MODELS_DIR)")
     return parser
 
 
@@ -149,6 +152,10 @@ def command_evaluate(args) -> int:
         raise InputError(f"--out {args.out!r} is not a training run folder.")
     if args.parent_pid:
         die_with_parent(args.parent_pid)
+    if args.models_dir:
+        from training.base_weights import MODELS_DIR_ENV
+
+        os.environ[MODELS_DIR_ENV] = str(Path(args.models_dir).resolve())
     if args.events:
         return _evaluate_events(args, items)
     report = evaluate(args.out, items, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         return _input_error("config error", exc, errors=exc.errors)
-    except (DataError, RunMismatchError, InputError) as exc:
+    except (DataError, RunMismatchError, InputError, BaseWeightsError) as exc:
         return _input_error("input error", exc)
     except RunFolderBusy as exc:
         sys.stderr.write(f"busy: {exc}\n")

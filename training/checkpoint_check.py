@@ -48,16 +48,13 @@ def _tunix_params(out_dir: Path, step: int, run_config: dict, models_dir: Path |
 
     from training.backends.tunix_generate import load_for_generation
     from training.checkpoints import CheckpointStore
-    from training.paths import inside_any
 
-    # A run's base weights live in its own folder (gemma3-tiny's) or the server's models folder; nowhere else.
-    model_dir = out_dir / str(run_config.get("model_dir", ""))
-    if models_dir is not None and not inside_any(model_dir, [out_dir, models_dir]):
-        raise ValueError("its run_config.json names base weights outside the run folder and the models folder")
+    # With models_dir, base weights are looked for only in the run folder and that folder (never at a path
+    # run_config.json names), and they must be the ones the run recorded (training.base_weights).
     latest = CheckpointStore(out_dir, read_only=True).latest_step()
     if latest != step:
         raise ValueError(f"a tunix run loads its latest checkpoint ({latest}), not step {step}")
-    model, _ = load_for_generation(out_dir)
+    model, _ = load_for_generation(out_dir, models_dir=models_dir)
     return nnx.state(model, nnx.Param)
 
 

@@ -23,7 +23,18 @@ def checkpoint_dir(out_dir: str | Path) -> Path:
 
 
 def _abstract(tree: Any) -> Any:
-    return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, tree)
+    """Restore targets: each leaf's shape, dtype and sharding. A leaf without a sharding (an abstract model
+    from nnx.eval_shape) is restored onto the default device, so a checkpoint written by a run on eight
+    devices loads in a one-device process (Orbax refuses to guess a layout across topologies)."""
+    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+    def target(leaf):
+        struct = ocp.utils.to_shape_dtype_struct(leaf)
+        if isinstance(struct, jax.ShapeDtypeStruct) and struct.sharding is None:
+            return jax.ShapeDtypeStruct(struct.shape, struct.dtype, sharding=default)
+        return struct
+
+    return jax.tree_util.tree_map(target, tree)
 
 
 class CheckpointStore:

@@ -9,6 +9,10 @@ micro-batch is `batch_size` rows of `max_seq_len` tokens, each holding as many w
 
 `tokenizer` (builtin only): "byte" (UTF-8 bytes) or "spm", a SentencePiece model of about
 `spm_vocab_size` pieces trained on the run's own training export (see training.spm_tokenizer).
+
+`mesh` (both backends): where the run computes, "auto" (every local device, all on the `fsdp` axis) or
+axis sizes `{"fsdp": n, "tp": m}` (training.mesh). It is left out of `config_hash`: it changes where the
+arithmetic happens, not what it computes, so a run keeps its identity (and resumes) on another device count.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ SCHEDULES = ("cosine", "linear", "constant")
 TOKENIZERS = ("byte", "spm")
 MAX_SEQ_LEN_LIMIT = 8192
 LORA_KEYS = ("rank", "alpha")
+AUTO_MESH = "auto"
+MESH_AXES = ("fsdp", "tp")
+# Left out of config_hash: where a run computes, not what (see the module docstring).
+PLACEMENT_KEYS = ("mesh",)
 # eval_every without held-out data: losses on a fixed sample of this many batches of training rows.
 EVAL_SAMPLE_BATCHES = 4
 
@@ -66,6 +74,7 @@ class TrainConfig:
     tokenizer: str = "byte"
     spm_vocab_size: int = 1024
     packing: bool = False
+    mesh: str | dict = AUTO_MESH
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainConfig:
@@ -81,6 +90,8 @@ class TrainConfig:
                 values[key] = float(values[key])
         if values.get("lora") is not None:
             values["lora"] = {"rank": int(values["lora"]["rank"]), "alpha": float(values["lora"]["alpha"])}
+        if isinstance(values.get("mesh"), dict):
+            values["mesh"] = {axis: int(values["mesh"].get(axis, 1)) for axis in MESH_AXES}
         return cls(**values)
 
     @classmethod
@@ -102,7 +113,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.to_dict()).encode("utf-8")).hexdigest()
+        identity = {key: value for key, value in self.to_dict().items() if key not in PLACEMENT_KEYS}
+        return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
 
     @property
     def examples_per_step(self) -> int:
@@ -182,6 +194,22 @@ def _check_choices(errors: Errors, cfg: dict) -> None:
         )
     if not isinstance(cfg["packing"], bool):
         errors.setdefault("packing", []).append(f"Must be true or false (got {cfg['packing']!r}).")
+    _check_mesh(errors, cfg["mesh"])
+
+
+def _check_mesh(errors: Errors, mesh: Any) -> None:
+    if mesh == AUTO_MESH:
+        return
+    if not isinstance(mesh, dict) or not mesh:
+        errors.setdefault("mesh", []).append(
+            f'Must be "auto" or axis sizes such as {{"fsdp": 8, "tp": 1}} (got {mesh!r}).')
+        return
+    for key in sorted(set(mesh) - set(MESH_AXES), key=str):
+        errors.setdefault(f"mesh.{key}", []).append(f"Unknown mesh axis; the axes are {', '.join(MESH_AXES)}.")
+    for axis in MESH_AXES:
+        size = mesh.get(axis, 1)
+        if not _is_int(size) or size < 1:
+            errors.setdefault(f"mesh.{axis}", []).append(f"Must be an integer >= 1 (got {size!r}).")
 
 
 def _check_backend_rules(errors: Errors, cfg: dict) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from training.config import TrainConfig
 from training.data import read_sft_rows
-from training.flops import matmul_param_count, measure_matmul_flops, param_count, train_flops_per_token
+from training.flops import matmul_param_count, param_count, run_peak, train_flops_per_token
 from training.hooks import TrainHooks
 from training.run_files import (
     RUN_CONFIG_FILE,
@@ -25,8 +25,6 @@ from training.run_files import (
 from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
 from training.tokenizers import TOKENIZER_FILE, Tokenizer, run_tokenizer, tokenizer_sha256
 from training.trainer import BuiltinTrainer, LoopOutcome, run_model_config, steady_tokens_per_s
-
-PEAK_MATMUL_SIZE = 1024
 
 
 def train(
@@ -68,7 +66,7 @@ def builtin_run_config(config: TrainConfig, data_hash: str, data_path: Path, tok
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
         "data_hash": data_hash,
-        "data_path": str(data_path),
+        "data_path": Path(data_path).name,
         "model": run_model_config(config.model, tokenizer).to_dict(),
         "tokenizer": tokenizer.name,
         "tokenizer_sha256": tokenizer_sha256(tokenizer),
@@ -86,21 +84,23 @@ def _train_builtin(config, rows, data_hash, data_path, out_dir, hooks, eval_rows
     trainer = BuiltinTrainer(config, rows, data_hash, out_dir, hooks, eval_rows=eval_rows, tokenizer=tokenizer)
     outcome = trainer.run()
     timings = run_timings(started_at, began)
-    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops, tokenizer, out_dir)
+    manifest = build_manifest(config, data_hash, data_path, outcome, timings, peak_flops, tokenizer, out_dir,
+                              trainer.mesh)
     return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
 
 
 def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: dict, peak_flops,
-                   tokenizer: Tokenizer, out_dir: Path) -> dict:
+                   tokenizer: Tokenizer, out_dir: Path, mesh) -> dict:
     model_cfg = run_model_config(config.model, tokenizer)
     return {
         "backend": "builtin",
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
-        "data": {"path": str(data_path), "sha256": data_hash, **outcome.data_stats},
+        # The file's name only: the folder it was read from is the training machine's business.
+        "data": {"path": Path(data_path).name, "sha256": data_hash, **outcome.data_stats},
         "seed": config.seed,
         "code_version": code_version(),
-        "device": device_info(),
+        "device": {**device_info(), "mesh": outcome.mesh},
         "model": {
             "preset": config.model,
             **model_cfg.to_dict(),
@@ -110,26 +110,22 @@ def build_manifest(config, data_hash, data_path, outcome: LoopOutcome, timings: 
         "tokenizer": tokenizer.name,
         "tokenizer_sha256": tokenizer_sha256(tokenizer),
         **run_ending(outcome, timings, out_dir),
-        "throughput": _throughput(config, model_cfg, outcome, peak_flops),
+        "throughput": _throughput(config, model_cfg, outcome, peak_flops, mesh),
     }
 
 
-def _throughput(config, model_cfg, outcome: LoopOutcome, peak_flops: float | None) -> dict:
+def _throughput(config, model_cfg, outcome: LoopOutcome, peak_flops: float | None, mesh) -> dict:
     """tokens/s counts every position of the fixed-shape batch (padding included): it is what the
-    hardware computed, which is what an MFU estimate divides."""
+    hardware computed, which is what an MFU estimate divides (by the peak of every device of the mesh)."""
     tokens_per_s = steady_tokens_per_s(outcome, config.examples_per_step * config.max_seq_len)
     flops = train_flops_per_token(model_cfg, outcome.params, config.max_seq_len)
     result = {"tokens_per_s": tokens_per_s, "flops_per_token": flops}
     if tokens_per_s is None:
         return result
-    source = "given"
-    if peak_flops is None:
-        peak_flops = measure_matmul_flops(PEAK_MATMUL_SIZE, 0.3, model_cfg.compute_dtype)
-        source = f"measured_{model_cfg.compute_dtype}_matmul_{PEAK_MATMUL_SIZE}"
+    peak = run_peak(mesh, peak_flops, model_cfg.compute_dtype)
     result["mfu"] = {
-        "estimate": flops["six_n"] * tokens_per_s / peak_flops,
-        "with_attention": flops["total"] * tokens_per_s / peak_flops,
-        "peak_flops": peak_flops,
-        "peak_flops_source": source,
+        "estimate": flops["six_n"] * tokens_per_s / peak["peak_flops"],
+        "with_attention": flops["total"] * tokens_per_s / peak["peak_flops"],
+        **peak,
     }
     return result

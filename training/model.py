@@ -64,6 +64,16 @@ def model_config_for(preset: str) -> ModelConfig:
     return MODEL_PRESETS[preset]
 
 
+def split_batch(x: jax.Array) -> jax.Array:
+    """Keep activations split along the batch when a step is traced under a mesh (training.mesh): with
+    parameters sharded FSDP style, XLA's propagation alone may split attention by heads instead and then
+    gather whole tensors to switch back. Without a mesh (one device, generation) it does nothing."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or "fsdp" not in mesh.axis_names:
+        return x
+    return jax.lax.with_sharding_constraint(x, jax.sharding.PartitionSpec("fsdp"))
+
+
 def rotary(x: jax.Array, positions: jax.Array) -> jax.Array:
     """Rotate pairs (x[..., :half], x[..., half:]) by position-dependent angles; x is [B, T, H, D]."""
     half = x.shape[-1] // 2
@@ -188,6 +198,7 @@ class Attention(nnx.Module):
     def __call__(self, x, positions, mask, cache=None, cache_index=None, segments=None):
         batch, length, _ = x.shape
         q, k, v = jnp.split(self.qkv(x).reshape(batch, length, 3 * self.n_heads, self.head_dim), 3, axis=2)
+        q, k, v = split_batch(q), split_batch(k), split_batch(v)
         q = rotary(q, positions) * (1.0 / math.sqrt(self.head_dim))
         k = rotary(k, positions)
         if cache is not None:
@@ -223,6 +234,7 @@ class Block(nnx.Module):
         self.mlp = MLP(cfg, out_std, rngs)
 
     def __call__(self, x, positions, mask, cache=None, cache_index=None, segments=None):
+        x = split_batch(x)
         attended, cache = self.attn(self.attn_norm(x), positions, mask, cache, cache_index, segments)
         x = x + attended
         return x + self.mlp(self.mlp_norm(x)), cache

@@ -82,7 +82,7 @@ def ensure_run_config(out_dir: Path, run_config: dict) -> dict:
     path = out_dir / RUN_CONFIG_FILE
     if path.exists():
         existing = read_json(path)
-        for key in ("config_hash", "data_hash", "tokenizer_sha256"):
+        for key in ("config_hash", "data_hash", "tokenizer_sha256", "base_weights_sha256"):
             if existing.get(key) != run_config.get(key):
                 raise RunMismatchError(
                     f"{out_dir} holds a run with a different {key} ({existing.get(key)} != "

@@ -25,6 +25,7 @@ from training.checkpoints import CheckpointStore
 from training.config import EVAL_SAMPLE_BATCHES, TrainConfig
 from training.data import ExampleArrays, build_examples
 from training.hooks import TrainHooks
+from training.mesh import describe, make_mesh, place_batch, require_divisible_batch, shard_tree, tree_shardings
 from training.model import ModelConfig, create_model, model_config_for
 from training.packing import StepBatches
 from training.run_files import METRICS_FILE, MetricsLog
@@ -82,11 +83,13 @@ def masked_loss_sums(graphdef, params, batch: dict) -> tuple[jax.Array, jax.Arra
     return jnp.sum(losses * mask), jnp.sum(mask)
 
 
-def make_train_step(graphdef, optimizer: optax.GradientTransformation):
+def make_train_step(graphdef, optimizer: optax.GradientTransformation, layout: StepLayout | None = None):
     """Jitted (params, opt_state, batch[accum, B, L]) -> (params, opt_state, metrics).
 
     Micro-batch gradients of the loss SUM are accumulated and divided once by the total number of
-    completion tokens, so grad_accum=k equals one k-times larger batch exactly (up to rounding)."""
+    completion tokens, so grad_accum=k equals one k-times larger batch exactly (up to rounding).
+    With a `layout` the step keeps params and optimizer state where the layout puts them (so the
+    second step reuses the first step's program) and expects the batch split along the data axes."""
     grad_of_sums = jax.value_and_grad(lambda p, b: masked_loss_sums(graphdef, p, b), has_aux=True)
 
     def accumulate(params, batch):
@@ -100,7 +103,6 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation):
         (grads, loss_sum, count), _ = jax.lax.scan(body, (zeros, 0.0, 0.0), batch)
         return grads, loss_sum, count
 
-    @jax.jit
     def train_step(params, opt_state, batch):
         grads, loss_sum, count = accumulate(params, batch)
         denom = jnp.maximum(count, 1.0)
@@ -110,7 +112,30 @@ def make_train_step(graphdef, optimizer: optax.GradientTransformation):
         metrics = {"loss": loss_sum / denom, "grad_norm": optax.global_norm(grads), "target_tokens": count}
         return params, opt_state, metrics
 
-    return train_step
+    if layout is None:
+        return jax.jit(train_step)
+    jitted = jax.jit(train_step, out_shardings=(layout.params, layout.opt_state, layout.replicated))
+
+    def sharded_step(params, opt_state, batch):
+        with jax.set_mesh(layout.mesh):  # traced under the mesh: model.split_batch constraints apply
+            return jitted(params, opt_state, batch)
+
+    return sharded_step
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """Where a sharded run keeps its state: params and optimizer state by training.mesh.fsdp_spec."""
+
+    mesh: object
+    params: object
+    opt_state: object
+    replicated: object
+
+    @classmethod
+    def of(cls, mesh, params, opt_state) -> StepLayout:
+        return cls(mesh, tree_shardings(params, mesh), tree_shardings(opt_state, mesh),
+                   jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
 
 def make_eval_step(graphdef):
@@ -142,6 +167,7 @@ class LoopOutcome:
     compile_seconds: float | None = None
     data_stats: dict = field(default_factory=dict)
     params: object = None
+    mesh: dict = field(default_factory=dict)  # training.mesh.describe of where the steps ran
 
     def record(self, metrics: dict, seconds: float) -> None:
         if self.compile_seconds is None:
@@ -169,9 +195,14 @@ class BuiltinTrainer:
         self.eval_examples = None
         if eval_rows:
             self.eval_examples = build_examples(eval_rows, self.tokenizer, config.max_seq_len)[0]
-        self.graphdef, self.params = nnx.split(create_model(self.model_config, config.seed))
+        self.mesh = make_mesh(config.mesh)
+        require_divisible_batch(self.mesh, config.batch_size)
+        # Initialised on the host as on one device, then laid out: the same seed gives the same weights
+        # whatever the mesh.
+        self.graphdef, params = nnx.split(create_model(self.model_config, config.seed))
         self.optimizer = make_optimizer(config)
-        self.opt_state = self.optimizer.init(self.params)
+        self.params = shard_tree(params, self.mesh)
+        self.opt_state = shard_tree(self.optimizer.init(params), self.mesh)
         self.schedule = make_schedule(config)
         self.batches = StepBatches(self.examples, data_hash, config.seed, config.batch_size, config.grad_accum,
                                    int(self.tokenizer.pad_id), config.packing)
@@ -197,11 +228,13 @@ class BuiltinTrainer:
 
     def run(self) -> LoopOutcome:
         start = self.resume()
-        outcome = LoopOutcome("completed", start_step=start, final_step=start, data_stats=self.data_stats)
+        outcome = LoopOutcome("completed", start_step=start, final_step=start, data_stats=self.data_stats,
+                              mesh=describe(self.mesh))
         dropped = self.data_stats["dropped_too_long"]
         self.log(
             f"training {self.config.model} on {len(self.examples)} examples ({dropped} dropped as too long), "
-            f"steps {start + 1}..{self.config.max_steps}"
+            f"steps {start + 1}..{self.config.max_steps}, on {self.mesh.devices.size} device(s) "
+            f"(mesh fsdp={self.mesh.shape['fsdp']} × tp={self.mesh.shape['tp']})"
         )
         try:
             self._loop(outcome)
@@ -212,7 +245,8 @@ class BuiltinTrainer:
 
     def _loop(self, outcome: LoopOutcome) -> None:
         cfg = self.config
-        train_step = make_train_step(self.graphdef, self.optimizer)
+        layout = StepLayout.of(self.mesh, self.params, self.opt_state)
+        train_step = make_train_step(self.graphdef, self.optimizer, layout)
         eval_step = make_eval_step(self.graphdef) if cfg.eval_every else None
         for step in range(outcome.start_step, cfg.max_steps):
             if self.hooks.should_cancel():
@@ -235,6 +269,7 @@ class BuiltinTrainer:
         """Run update number step+1 (0-based `step` picks the batch) and return its metrics."""
         cfg = self.config
         batch, examples = self.batches.for_step(step)
+        batch = place_batch(batch, self.mesh, batch_dim=1)  # [accum, B, L]: B split across the data axes
         began = time.perf_counter()
         self.params, self.opt_state, raw = train_step(self.params, self.opt_state, batch)
         loss = float(raw["loss"])  # blocks until the step is done, so the timing is real
@@ -259,7 +294,8 @@ class BuiltinTrainer:
             batches = eval_batches(self.examples, self.config.batch_size, limit)
         total, count = 0.0, 0.0
         for batch in batches:
-            loss_sum, tokens = eval_step(self.params, batch)
+            with jax.set_mesh(self.mesh):
+                loss_sum, tokens = eval_step(self.params, place_batch(batch, self.mesh, batch_dim=0))
             total, count = total + float(loss_sum), count + float(tokens)
         return total / max(count, 1.0)
 

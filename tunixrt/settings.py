@@ -5,6 +5,7 @@ Celery tasks executed in-process. DATABASE_URL and CELERY_BROKER_URL switch to t
 shape (PostgreSQL + Redis-backed workers).
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -26,6 +27,9 @@ MODELS_DIR = Path(env_str("TUNIXRT_MODELS_DIR", str(DATA_DIR / "models"))).resol
 ARTIFACT_STORE_URL = env_str("ARTIFACT_STORE_URL", "")
 # How long a job keeps retrying a store that went away before it goes back to the queue.
 STORE_OUTAGE_SECONDS = env_float("STORE_OUTAGE_SECONDS", 120.0)
+# The trainer, evaluator and checkpoint check are child processes: they record and find a Tunix run's base
+# weights by their name inside this folder (training.base_weights), never by a server path.
+os.environ.setdefault("TUNIXRT_MODELS_DIR", str(MODELS_DIR))
 
 # Demo mode is the one place an insecure secret key is acceptable; the system check
 # `tunixrt.E001` refuses to start anything else with it.

@@ -58,7 +58,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_filter = ["model", "backend"]
     list_select_related = ["model"]
     fields = ["model", "label", "lineage_link", "source_run", "checkpoint_step", "backend", "model_preset",
-              "config_hash", "dataset_version", "dataset_content_hash", "code_version", "size_bytes", "metrics",
+              "config_hash", "dataset_version", "dataset_content_hash", "code_version", "base_weights_sha256",
+              "tokenizer_sha256", "base_model_dir", "base_weights_included", "size_bytes", "metrics",
               "metrics_evaluation", "created_by", "created_at"]
 
     @admin.display(description="lineage")

@@ -49,6 +49,12 @@ class ModelVersion(models.Model):
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="model_versions")
     dataset_content_hash = models.CharField(max_length=64)
     code_version = models.JSONField(default=dict)
+    # A Tunix run's base weights and tokenizer (apps.registry.integrity); empty for builtin runs.
+    base_weights_sha256 = models.CharField(max_length=64, blank=True, default="")
+    tokenizer_sha256 = models.CharField(max_length=64, blank=True, default="")
+    base_model_dir = models.CharField(max_length=500, blank=True, default="",
+                                      help_text="the base weights' folder as the run names it (run or models folder)")
+    base_weights_included = models.BooleanField(default=False, help_text="the weights are among the version's files")
     size_bytes = models.BigIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)
     metrics_evaluation = models.ForeignKey(Evaluation, null=True, blank=True, on_delete=models.SET_NULL,

@@ -15,6 +15,7 @@ from apps.core.validation import validated
 from apps.evaluations.selectors import weights_evidence
 from apps.registry import storage
 from apps.registry.evidence import champion_check, version_evidence_queue
+from apps.registry.integrity import base_record
 from apps.registry.models import (
     AliasEvent,
     Blob,
@@ -34,7 +35,8 @@ from apps.registry.selectors import models_visible_to
 from apps.registry.verify import checkpoint_load_check
 from apps.runs.models import TrainingRun
 from apps.runs.selectors import run_checkpoint_steps, runs_visible_to
-from apps.runs.storage import RunPaths, stage_outputs
+from apps.runs.storage import RunPaths, read_stored_json, stage_outputs
+from training.run_files import RUN_CONFIG_FILE
 
 ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 CHAMPION = "champion"
@@ -73,10 +75,11 @@ def model_version_promote(*, model: RegisteredModel, data, user=None) -> tuple[M
         checkpoint_load_check(out, step)
     # Outside the transaction: copies may be large.
     files = [(artifact.name, *storage.store_blob(run, artifact)) for artifact in storage.version_artifacts(run, step)]
+    base = base_record(read_stored_json(run, RUN_CONFIG_FILE), files)  # a Tunix run's base weights, by sha256
     try:
         with transaction.atomic():
             RegisteredModel.objects.select_for_update().get(pk=model.pk)  # one promotion at a time numbers
-            version = _create_version(model, run, step, label, files, user)
+            version = _create_version(model, run, step, label, files, user, base)
     except IntegrityError:
         existing = ModelVersion.objects.filter(model=model, source_run=run).first()
         if existing is not None:
@@ -103,7 +106,7 @@ def _checkpoint_step(run: TrainingRun) -> int:
     return steps[-1]
 
 
-def _create_version(model, run, step, label, files, user) -> ModelVersion:
+def _create_version(model, run, step, label, files, user, base: dict) -> ModelVersion:
     number = (ModelVersion.objects.filter(model=model).aggregate(n=Max("number"))["n"] or 0) + 1
     if label is None:
         label = f"v{number}"
@@ -117,7 +120,7 @@ def _create_version(model, run, step, label, files, user) -> ModelVersion:
         dataset_version_id=run.dataset_version_id, dataset_content_hash=run.dataset_content_hash,
         code_version=run.code_version, size_bytes=sum(size for _, _, size in files),
         metrics=evaluation.metrics if evaluation else {}, metrics_evaluation=evaluation,
-        created_by=author(user))
+        created_by=author(user), **base)
     for sha256, size in {(sha, size) for _, sha, size in files}:
         Blob.objects.get_or_create(sha256=sha256, defaults={"size_bytes": size})
     ModelVersionFile.objects.bulk_create([ModelVersionFile(version=version, path=path, blob_id=sha256)

@@ -183,6 +183,20 @@ def discard_outputs(run: TrainingRun) -> None:
         store.delete_tree(NAMESPACE, f"{run.folder_name}/out")
 
 
+def read_stored_json(run: TrainingRun, name: str) -> dict:
+    """A recorded JSON artifact of the run (run_config.json, the manifest) read from the store; {} when the
+    run has none."""
+    artifact = RunArtifact.objects.filter(run=run, name=name).first()
+    if artifact is None:
+        return {}
+    with artifact_open(run, artifact) as handle:
+        try:
+            value = json.loads(handle.read().decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError included: what a file that is not JSON means here
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def read_manifest(paths: RunPaths) -> dict | None:
     path = paths.out / MANIFEST_FILE
     if not path.exists():

@@ -17,6 +17,7 @@ jit, gradient accumulation (optax.MultiSteps), LoRA-only updates and Orbax check
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -31,6 +32,7 @@ from tunix.sft import hooks as tunix_hooks
 from tunix.sft import peft_trainer
 from tunix.sft import utils as tunix_sft_utils
 
+from training import base_weights
 from training.backends.tunix_manifest import RunOutcome, build_manifest
 from training.backends.tunix_models import (
     TOKENIZER_FILE,
@@ -46,6 +48,7 @@ from training.checkpoints import KEEP_LAST, checkpoint_dir
 from training.config import EVAL_SAMPLE_BATCHES, TrainConfig
 from training.data import DataOrder, ExampleArrays, build_examples
 from training.hooks import TrainHooks
+from training.mesh import make_mesh, require_divisible_batch
 from training.run_files import (
     METRICS_FILE,
     MetricsLog,
@@ -105,7 +108,12 @@ def rows_hash(rows: list[dict]) -> str:
 def resolve_model_dir(config: TrainConfig, out_dir: Path) -> Path:
     """The validated weights folder; a gemma3-tiny run without one gets random weights in out_dir."""
     if config.model_dir:
-        model_dir = Path(config.model_dir).expanduser().resolve()
+        # A relative name is a folder of the models folder when there is one (TUNIXRT_MODELS_DIR), as it is
+        # recorded (training.base_weights); else it is relative to the working directory.
+        model_dir, root = Path(config.model_dir).expanduser(), base_weights.models_root()
+        if not model_dir.is_absolute() and root is not None and (root / model_dir).is_dir():
+            model_dir = root / model_dir
+        model_dir = model_dir.resolve()
     elif config.model == "gemma3-tiny":
         model_dir = out_dir.resolve() / TINY_BASE_SUBDIR
         if not model_dir.exists():
@@ -265,6 +273,11 @@ class TunixRun:
         self.config, self.model_dir, self.data_hash = config, model_dir, data_hash
         self.out_dir, self.hooks = out_dir, hooks
         self.tokenizer = SentencePieceTokenizer(model_dir / TOKENIZER_FILE)
+        self.model_dir_name = base_weights.portable_name(model_dir, out_dir)
+        # What the run files record: the config with its weights folder named portably (no machine path).
+        self.recorded_config = (dataclasses.replace(config, model_dir=self.model_dir_name) if config.model_dir
+                                else config)
+        self.base_weights = base_weights.fingerprint(model_dir)
         ensure_run_config(out_dir, self.run_config())
         self.examples, self.data_stats = build_tunix_examples(rows, self.tokenizer, config.max_seq_len)
         self.eval_source = "held_out" if eval_rows else "train_sample"
@@ -274,19 +287,24 @@ class TunixRun:
             if eval_rows:
                 source = build_tunix_examples(eval_rows, self.tokenizer, config.max_seq_len)[0]
             self.eval_batches = eval_sample(source, config.batch_size)
+        self.mesh = make_mesh(config.mesh)
+        require_divisible_batch(self.mesh, config.batch_size)
         began = time.perf_counter()
-        self.model = build_model(config, model_dir)
+        self.model = build_model(config, model_dir, self.mesh)
         self.load_seconds = time.perf_counter() - began
         self.order = DataOrder(data_hash, config.seed, len(self.examples), config.examples_per_step)
 
     def run_config(self) -> dict:
         return {
             "backend": "tunix",
-            "config": self.config.to_dict(),
-            "config_hash": self.config.config_hash(),
+            "config": self.recorded_config.to_dict(),
+            "config_hash": self.recorded_config.config_hash(),
             "data_hash": self.data_hash,
-            "model_dir": _portable_model_dir(self.model_dir, self.out_dir),
+            "model_dir": self.model_dir_name,
             "model_family": get_preset(self.config.model).family,
+            "base_weights": self.base_weights,
+            # Top level so that a resume over changed weights is refused like one over changed data.
+            "base_weights_sha256": self.base_weights["sha256"],
             "tokenizer": {"name": self.tokenizer.name, "sha256": self.tokenizer.sha256,
                           "vocab_size": self.tokenizer.vocab_size},
         }
@@ -307,6 +325,12 @@ class TunixRun:
         return trainer
 
     def execute(self) -> RunOutcome:
+        # Under the mesh, Tunix splits each batch along `fsdp` and lays the optimizer state out like the
+        # parameters; without one its sharding calls do nothing and everything runs on one device.
+        with self.mesh:
+            return self._execute()
+
+    def _execute(self) -> RunOutcome:
         trainer = self.make_trainer()  # restores the latest checkpoint of out_dir, if any
         start = trainer.train_steps
         outcome = RunOutcome(start_step=start, final_step=start)
@@ -317,7 +341,8 @@ class TunixRun:
         self.hooks.on_log(
             f"tunix: training {self.config.model} ({'LoRA' if self.config.lora else 'full'}) on "
             f"{len(self.examples)} examples ({self.data_stats['dropped_too_long']} dropped as too long), "
-            f"steps {start + 1}..{self.config.max_steps}"
+            f"steps {start + 1}..{self.config.max_steps}, on {self.mesh.devices.size} device(s) "
+            f"(mesh fsdp={self.mesh.shape['fsdp']} × tp={self.mesh.shape['tp']})"
         )
         data = StepData(self.config, self.examples, self.order, self.hooks, self.eval_batches)
         trainer.with_data_hooks(data)
@@ -333,16 +358,8 @@ class TunixRun:
         return outcome
 
 
-def build_model(config: TrainConfig, model_dir: Path) -> nnx.Module:
-    model = load_model(model_dir, config.model)
+def build_model(config: TrainConfig, model_dir: Path, mesh=None) -> nnx.Module:
+    model = load_model(model_dir, config.model, mesh)
     if config.lora:
-        model = apply_lora(model, config.lora["rank"], config.lora["alpha"], config.seed)
+        model = apply_lora(model, config.lora["rank"], config.lora["alpha"], config.seed, mesh)
     return model
-
-
-def _portable_model_dir(model_dir: Path, out_dir: Path) -> str:
-    """Relative when the weights live inside out_dir (gemma3-tiny), so a copied run folder still works."""
-    try:
-        return str(model_dir.resolve().relative_to(out_dir.resolve()))
-    except ValueError:
-        return str(model_dir)

@@ -7,6 +7,9 @@ with `training.render.render_prompt`, so callers may pass either the raw questio
 
 Evaluation calls `generate` once per batch of items, so the loaded model and its compiled samplers are
 kept for the most recent source and reused until that source gets a new checkpoint or new weights.
+
+The model is loaded onto a mesh of every local device (`auto`, whatever mesh the run trained on: a
+checkpoint restores onto any device count) and the sampler runs under it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tunix.generate import sampler as sampler_lib
 from tunix.generate import utils as sampler_utils
 from tunix.sft import checkpoint_manager as tunix_checkpoints
 
+from training import base_weights
 from training.backends.tunix_models import (
     TOKENIZER_FILE,
     apply_lora,
@@ -28,6 +32,8 @@ from training.backends.tunix_models import (
 )
 from training.backends.tunix_tokenizer import SentencePieceTokenizer
 from training.checkpoints import checkpoint_dir
+from training.config import AUTO_MESH
+from training.mesh import make_mesh
 from training.render import START_OF_TURN, render_prompt
 from training.run_files import RUN_CONFIG_FILE, read_json
 from training.tokenizers import stop_ids
@@ -35,25 +41,41 @@ from training.tokenizers import stop_ids
 GENERATION_BATCH = 8  # prompts per sampler call; the last batch is padded so all calls share one compile
 
 
-def load_for_generation(path: str | Path) -> tuple[nnx.Module, SentencePieceTokenizer]:
-    """(model, tokenizer) for a run folder's latest checkpoint or for a bare model folder."""
+def load_for_generation(path: str | Path, mesh=None, models_dir: str | Path | None = None,
+                        ) -> tuple[nnx.Module, SentencePieceTokenizer]:
+    """(model, tokenizer) for a run folder's latest checkpoint or for a bare model folder, on `mesh`.
+    A run's base weights are looked for in the run folder, then in `models_dir` (default: the
+    TUNIXRT_MODELS_DIR folder), and must be the ones it was trained on (training.base_weights)."""
     root = Path(path).expanduser()
     if (root / RUN_CONFIG_FILE).exists():
-        return _load_run(root)
+        return _load_run(root, mesh, models_dir)
     preset = infer_preset(root)
-    return load_model(root, preset), SentencePieceTokenizer(root / TOKENIZER_FILE)
+    return load_model(root, preset, mesh), SentencePieceTokenizer(root / TOKENIZER_FILE)
 
 
-def _load_run(out_dir: Path) -> tuple[nnx.Module, SentencePieceTokenizer]:
+def run_base_dir(out_dir: Path, run_config: dict, models_dir: str | Path | None = None) -> Path:
+    """The run's base weights folder, checked against what the run recorded (weights and tokenizer)."""
+    recorded = run_config.get("model_dir")
+    model_dir = base_weights.locate(out_dir, recorded, models_dir)
+    base_weights.verify(model_dir, run_config.get("base_weights"), Path(recorded).name)
+    tokenizer_sha = (run_config.get("tokenizer") or {}).get("sha256")
+    if tokenizer_sha and SentencePieceTokenizer(model_dir / TOKENIZER_FILE).sha256 != tokenizer_sha:
+        raise base_weights.BaseWeightsChanged(
+            f"The tokenizer in {Path(recorded).name!r} changed since this run was trained with it (sha256 "
+            f"{tokenizer_sha[:12]}… recorded); put the original {TOKENIZER_FILE} back.")
+    return model_dir
+
+
+def _load_run(out_dir: Path, mesh=None, models_dir=None) -> tuple[nnx.Module, SentencePieceTokenizer]:
     run_config = read_json(out_dir / RUN_CONFIG_FILE)
     if run_config.get("backend") != "tunix":
         raise ValueError(f"{out_dir} holds a {run_config.get('backend')!r} run, not a tunix one.")
     config = run_config["config"]
-    model_dir = out_dir / run_config["model_dir"]  # an absolute model_dir wins over out_dir in the join
-    model = load_model(model_dir, config["model"])
+    model_dir = run_base_dir(out_dir, run_config, models_dir)
+    model = load_model(model_dir, config["model"], mesh)
     lora = config.get("lora")
     if lora:
-        model = apply_lora(model, lora["rank"], lora["alpha"], config["seed"])
+        model = apply_lora(model, lora["rank"], lora["alpha"], config["seed"], mesh)
     _restore_latest(out_dir, model, lora_only=bool(lora))
     return model, SentencePieceTokenizer(model_dir / TOKENIZER_FILE)
 
@@ -80,19 +102,23 @@ def _checkpoint_steps(out_dir: Path) -> list[int]:
 
 
 def _source_key(path: str | Path) -> tuple:
-    """Changes whenever what load_for_generation would load changes."""
+    """Changes whenever what load_for_generation would load changes: a run's latest checkpoint, or the
+    weight and tokenizer files of its base folder (so replaced base weights are checked again)."""
     root = Path(path).expanduser().resolve()
     if (root / RUN_CONFIG_FILE).exists():
+        base = base_weights.locate(root, read_json(root / RUN_CONFIG_FILE).get("model_dir"))
         files = [checkpoint_dir(root) / str(step) for step in _checkpoint_steps(root)[-1:]]
     else:
-        files = sorted(root.glob("*.safetensors"))
-    return (str(root),) + tuple((str(p), p.stat().st_mtime_ns) for p in files)
+        base, files = root, []
+    files += sorted(base.glob("*.safetensors")) + [base / TOKENIZER_FILE]
+    return (str(root),) + tuple((str(p), p.stat().st_mtime_ns, p.stat().st_ino) for p in files if p.exists())
 
 
 @dataclass
 class _Loaded:
     model: nnx.Module
     tokenizer: SentencePieceTokenizer
+    mesh: object
     samplers: dict = field(default_factory=dict)  # KV-cache size -> Sampler (each holds its compiled steps)
 
 
@@ -103,8 +129,15 @@ def _cached_load(path: str | Path) -> _Loaded:
     key = _source_key(path)
     if key not in _LOADED:
         _LOADED.clear()
-        _LOADED[key] = _Loaded(*load_for_generation(path))
+        mesh = make_mesh(AUTO_MESH)
+        with mesh:
+            _LOADED[key] = _Loaded(*load_for_generation(path, mesh), mesh=mesh)
     return _LOADED[key]
+
+
+def release() -> None:
+    """Drop the cached model (and its samplers), e.g. before loading another copy of a big one."""
+    _LOADED.clear()
 
 
 def as_chat_prompt(prompt: str) -> str:
@@ -129,7 +162,9 @@ def generate_details(path: str | Path, prompts: list[str], max_new_tokens: int, 
     """Like `generate`, with the generated ids and whether each completion stopped by itself."""
     if not prompts:
         return []
-    return sample(_cached_load(path), prompts, max_new_tokens, temperature, seed)
+    loaded = _cached_load(path)
+    with loaded.mesh:
+        return sample(loaded, prompts, max_new_tokens, temperature, seed)
 
 
 def _sampler(loaded: _Loaded, cache_size: int) -> sampler_lib.Sampler:

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 from tunix.models.gemma import model as gemma2_lib
@@ -51,19 +52,13 @@ class ModelDirError(ValueError):
         self.problems = problems
 
 
+# A real Gemma 3 architecture at toy size: q/kv split with one KV head like gemma3-1b, float32.
+TINY_GEMMA3 = {"num_layers": 2, "num_embed": 512, "embed_dim": 64, "hidden_dim": 128, "num_heads": 2,
+               "head_dim": 16, "num_kv_heads": 1, "sliding_window_size": 64, "param_dtype": "float32"}
+
+
 def tiny_gemma3_config() -> gemma3_lib.ModelConfig:
-    """A real Gemma 3 architecture at toy size: q/kv split with one KV head like gemma3-1b, float32."""
-    return gemma3_lib.ModelConfig(
-        num_layers=2,
-        num_embed=512,
-        embed_dim=64,
-        hidden_dim=128,
-        num_heads=2,
-        head_dim=16,
-        num_kv_heads=1,
-        sliding_window_size=64,
-        param_dtype=jnp.float32,
-    )
+    return gemma3_lib.ModelConfig(**{**TINY_GEMMA3, "param_dtype": jnp.dtype(TINY_GEMMA3["param_dtype"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +69,18 @@ class Preset:
     # Tunix's Gemma 2 loader resizes the embedding to the checkpoint's vocabulary (256000 rows vs
     # 256128 in its config); the Gemma 3 loader does not, so there the row count must match exactly.
     exact_vocab: bool
+    # How Tunix's own code builds the config: a ModelConfig classmethod's name (released Gemmas), else the
+    # keyword arguments (the tiny test preset). Written into merged checkpoints (tunix_export).
+    factory: str | None = None
+    kwargs: dict | None = None
 
 
 PRESETS = {
-    "gemma3-1b": Preset("gemma3-1b", "gemma3", gemma3_lib.ModelConfig.gemma3_1b_it, exact_vocab=True),
-    "gemma2-2b": Preset("gemma2-2b", "gemma2", gemma2_lib.ModelConfig.gemma2_2b, exact_vocab=False),
-    "gemma3-tiny": Preset("gemma3-tiny", "gemma3", tiny_gemma3_config, exact_vocab=True),
+    "gemma3-1b": Preset("gemma3-1b", "gemma3", gemma3_lib.ModelConfig.gemma3_1b_it, exact_vocab=True,
+                        factory="gemma3_1b_it"),
+    "gemma2-2b": Preset("gemma2-2b", "gemma2", gemma2_lib.ModelConfig.gemma2_2b, exact_vocab=False,
+                        factory="gemma2_2b"),
+    "gemma3-tiny": Preset("gemma3-tiny", "gemma3", tiny_gemma3_config, exact_vocab=True, kwargs=TINY_GEMMA3),
 }
 
 
@@ -243,19 +244,23 @@ def infer_preset(path: str | Path) -> str:
     raise ModelDirError([f"model_dir {str(root)!r} matches no tunix preset ({', '.join(PRESETS)})."])
 
 
-def load_model(path: str | Path, preset: str) -> nnx.Module:
-    """Build the preset's Tunix model with the folder's weights, through Tunix's safetensors loader."""
+def load_model(path: str | Path, preset: str, mesh: jax.sharding.Mesh | None = None) -> nnx.Module:
+    """Build the preset's Tunix model with the folder's weights, through Tunix's safetensors loader; with
+    a mesh each weight is placed straight onto it by the model's own sharding (Tunix's `fsdp` and `tp`
+    axes), so a model too big for one device never has to fit on one."""
     spec = get_preset(preset)
     loader = gemma3_safetensors if spec.family == "gemma3" else gemma2_safetensors
-    return loader.create_model_from_safe_tensors(str(Path(path).expanduser()), spec.make_config())
+    return loader.create_model_from_safe_tensors(str(Path(path).expanduser()), spec.make_config(), mesh=mesh)
 
 
-def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int) -> nnx.Module:
+def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int,
+               mesh: jax.sharding.Mesh | None = None) -> nnx.Module:
     """Wrap the projections with qwix LoRA adapters; PeftTrainer then trains only nnx.LoRAParam.
 
     Consumes `model` (its buffers are donated). qwix creates the adapters by running the model once;
     run eagerly that compiles ~150 one-op XLA programs (about 10 s on a busy 2-core CPU), under
-    nnx.jit it is one program (about 2 s) with bit-identical adapters and outputs."""
+    nnx.jit it is one program (about 2 s) with bit-identical adapters and outputs. The program's
+    outputs come back replicated, so on a mesh every variable is laid out again by its annotation."""
     import qwix
 
     provider = qwix.LoraProvider(module_path=LORA_MODULE_PATH, rank=int(rank), alpha=float(alpha))
@@ -264,7 +269,15 @@ def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int) -> nnx.Mod
     def with_adapters(base: nnx.Module) -> nnx.Module:
         return qwix.apply_lora_to_model(base, provider, rngs=nnx.Rngs(seed), **base.get_model_input())
 
-    return with_adapters(model)
+    model = with_adapters(model)
+    return shard_model(model, mesh) if mesh is not None else model
+
+
+def shard_model(model: nnx.Module, mesh: jax.sharding.Mesh) -> nnx.Module:
+    """Every variable of `model` placed on `mesh` by its own sharding annotation (in place)."""
+    state = nnx.state(model)
+    nnx.update(model, jax.device_put(state, nnx.get_named_sharding(state, mesh)))
+    return model
 
 
 def model_cache_shape(model: nnx.Module) -> tuple[int, int, int]:

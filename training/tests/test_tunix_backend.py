@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import shutil
 import struct
 
@@ -25,22 +24,15 @@ from training.backends.tunix_generate import load_for_generation  # noqa: E402
 from training.backends.tunix_models import ModelDirError, validate_model_dir  # noqa: E402
 from training.backends.tunix_tokenizer import SentencePieceTokenizer, TokenizerError  # noqa: E402
 from training.hooks import CollectingHooks  # noqa: E402
-from training.render import END_OF_TURN, render_tunix_sft  # noqa: E402
+from training.render import END_OF_TURN  # noqa: E402
 from training.run_files import read_metrics  # noqa: E402
+from training.tests import tunix_helpers  # noqa: E402
 
 PEAK_FLOPS = 1e11  # given, so tests do not spend time measuring the CPU
 STEPS = 8
 
 
-def _rows(count: int = 24) -> list[dict]:
-    rng = random.Random(7)
-    rows = []
-    for n in range(count):
-        a, b = rng.randint(0, 9), rng.randint(0, 9)
-        trace = {"prompt": f"What is {a} + {b}?", "final_answer": str(a + b),
-                 "steps": [{"i": 0, "type": "compute", "content": f"{a} + {b} = {a + b}"}]}
-        rows.append(render_tunix_sft(trace, f"t{n}"))
-    return rows
+_rows = tunix_helpers.arithmetic_rows
 
 
 def _config(model_dir, **overrides) -> dict:
@@ -71,30 +63,17 @@ BASE_ONLY = nnx.All(nnx.Param, nnx.Not(nnx.LoRAParam))  # LoRAParam is a subclas
 
 @pytest.fixture(scope="module", autouse=True)
 def fast_compilation(tmp_path_factory):
-    """XLA compiling is most of this file's time on a 2-core CPU: several runs compile identical
-    programs, so a disk cache local to this module compiles each once, and the tiny models do not
-    need XLA's slower optimisation passes. Every setting is restored afterwards."""
-    from jax.experimental.compilation_cache import compilation_cache as jax_cache
-
-    settings = {
-        "jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax_cache")),
-        "jax_persistent_cache_min_compile_time_secs": 0.0,
-        "jax_persistent_cache_min_entry_size_bytes": 0,
-        "jax_disable_most_optimizations": True,
-    }
-    saved = {name: jax.config.values[name] for name in settings}
-    for name, value in settings.items():
-        jax.config.update(name, value)
-    jax_cache.reset_cache()
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    jax_cache.reset_cache()
+    with tunix_helpers.fast_compilation(str(tmp_path_factory.mktemp("jax_cache"))):
+        yield
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return tunix_tiny.write_tiny_model_dir(tmp_path_factory.mktemp("gemma3_tiny"), seed=0)
+    """A models folder holding one Gemma folder: runs record it by name and later loads find it there."""
+    models = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNIXRT_MODELS_DIR", str(models))
+        yield tunix_tiny.write_tiny_model_dir(models / "gemma3_tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +319,7 @@ def test_generation_reuses_the_loaded_model_until_a_new_checkpoint_appears(full_
     loads = []
     real_load = tunix_generate.load_for_generation
     monkeypatch.setattr(tunix_generate, "load_for_generation",
-                        lambda path: loads.append(path) or real_load(path))
+                        lambda path, *args, **kwargs: loads.append(path) or real_load(path, *args, **kwargs))
     monkeypatch.setattr(tunix_generate, "_LOADED", {})
     for _ in range(3):
         tunix_backend.generate(out_dir, ["What is 2 + 2?"], max_new_tokens=4)

@@ -92,7 +92,7 @@ def test_a_broker_that_loses_its_queue_is_recovered_by_the_reaper(trainer, datas
     from apps.runs.services import training_run_plan, training_run_submit
     from tunixrt.celery import app as celery_app
 
-    redis_server = shutil.which("redis-server")
+    redis_server = _redis_server_binary()
     port = _free_port()
     broker_url = f"redis://127.0.0.1:{port}/0"
 
@@ -249,11 +249,16 @@ def _answers(port: int) -> bool:
 
 # --- outages during writes and training (issue: background work that survives outages) -----------------
 
-def _start_redis(port: int) -> subprocess.Popen:
+def _redis_server_binary() -> str:
+    """redis-server's path, or a failure that says what to install (never a TypeError on None later)."""
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         pytest.fail("the broker drills need redis-server on PATH (Debian's redis-server package)")
-    server = subprocess.Popen([redis_server, "--port", str(port), "--save", "", "--appendonly", "no",
+    return redis_server
+
+
+def _start_redis(port: int) -> subprocess.Popen:
+    server = subprocess.Popen([_redis_server_binary(), "--port", str(port), "--save", "", "--appendonly", "no",
                                "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
     wait_for(lambda: _redis_answers(port), timeout=10, interval=0.1)
     return server

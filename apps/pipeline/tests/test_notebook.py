@@ -3,6 +3,7 @@ and in server mode it pulls a dataset and pushes its run back through the REST A
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def test_the_notebook_imports_no_django_and_no_apps():
 
 def _run(tmp_path, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DJANGO"))}
+    clean = {k: v for k, v in clean.items() if k not in ("TUNIXRT_MODELS_DIR", "XLA_FLAGS")}
     return subprocess.run([sys.executable, "kaggle_submission.py"], cwd=NOTEBOOKS, capture_output=True, text=True,
                           timeout=600, env={**clean, "SMOKE": "1", "OUTPUT_DIR": str(tmp_path / "out"),
                                             "TUNIXRT_SRC": str(settings.BASE_DIR), **env})
@@ -39,8 +41,63 @@ def test_smoke_mode_writes_every_output_file(tmp_path):
     out = tmp_path / "out"
     for name in ("metrics.jsonl", "predictions.jsonl", "eval_summary.json", "run_manifest.json"):
         assert (out / name).stat().st_size > 0, name
-    assert any((out / "run" / "checkpoints").iterdir())
+    assert any(out.glob("run-*/checkpoints/*"))
     assert json.loads((out / "eval_summary.json").read_text())["count"] == 20
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    # The built-in branch trains the project's best recipe: a learned tokenizer and packed rows.
+    assert (manifest["config"]["tokenizer"], manifest["config"]["packing"]) == ("spm", True)
+    assert (out / "loss_curve.svg").read_text().startswith("<svg")
+    assert json.loads((out / "kaggle_model.json").read_text())["folder"] is None  # no merged model: no Gemma
+
+
+@pytest.mark.slow
+def test_the_tunix_branch_runs_on_a_cpu_with_a_tiny_gemma_and_resumes_in_a_second_session(tmp_path):
+    from training.backends.tunix_tiny import write_tiny_model_dir
+
+    gemma = write_tiny_model_dir(tmp_path / "inputs" / "gemma3-tiny", seed=0)
+    first = _run(tmp_path, GEMMA="gemma3-tiny", GEMMA_DIR=str(gemma), TUNIXRT_URL="", TUNIXRT_API_KEY="")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    out = tmp_path / "out"
+    for name in ("metrics.jsonl", "predictions.jsonl", "eval_summary.json", "run_manifest.json", "loss_curve.svg",
+                 "kaggle_model.json", "merged_model/state", "merged_model/model.json", "merged_model/tokenizer.model",
+                 "merged_model/load_with_tunix.py"):
+        assert (out / name).exists(), name
+    manifest_text = (out / "run_manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    assert manifest["backend"] == "tunix" and manifest["config"]["lora"]
+    assert manifest["model"]["model_dir"] == manifest["config"]["model_dir"] == "gemma3-tiny"  # a name, not a path
+    assert len(manifest["model"]["base_weights"]["sha256"]) == 64 and len(manifest["tokenizer"]["sha256"]) == 64
+    assert str(tmp_path) not in manifest_text
+    assert "Kaggle Model ID: " in first.stdout.splitlines()[-1] and "loaded back with Tunix's Gemma3" in first.stdout
+    # A separate process loads the merged checkpoint with Tunix's own code, from a copy away from everything.
+    shutil.copytree(out / "merged_model", tmp_path / "downloaded")
+    loaded = subprocess.run([sys.executable, "load_with_tunix.py", "--prompt", "What is 2 + 3?",
+                             "--max-new-tokens", "8"], cwd=tmp_path / "downloaded", capture_output=True, text=True,
+                            timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert json.loads(loaded.stdout.splitlines()[-1])["prompt"] == "What is 2 + 3?"
+    # The next session: /kaggle/working starts empty, the earlier output is attached; nothing is retrained.
+    second = _run(tmp_path, GEMMA="gemma3-tiny", GEMMA_DIR=str(gemma), RESUME_FROM=str(out),
+                  OUTPUT_DIR=str(tmp_path / "second"))
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    assert "continuing the run of an earlier session" in second.stdout
+    resumed = json.loads((tmp_path / "second" / "run_manifest.json").read_text())
+    assert resumed["steps_completed"] == manifest["steps_completed"] and resumed["timings"]["steps_this_process"] == 0
+
+
+def test_on_a_tpu_without_gemma_it_stops_and_says_what_to_attach_and_installs_pinned_wheels(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    result = _run(tmp_path, TUNIXRT_ACCELERATOR="tpu", TUNIXRT_INSTALL="print", TUNIXRT_WHEELS=str(wheels),
+                  TUNIXRT_URL="", TUNIXRT_API_KEY="")
+    assert result.returncode != 0
+    assert "Add input → Models → Gemma 3 → Transformers → gemma-3-1b-it" in result.stderr
+    assert not list((tmp_path / "out").glob("run-*"))  # stopped before any training
+    install = result.stdout.splitlines()[0]
+    for pin in ("jax[tpu]==0.10.2", "jaxlib==0.10.2", "google-tunix==0.1.7", "qwix==0.1.8", "sentencepiece==",
+                "safetensors==", "orjson==", "-c "):
+        assert pin in install, pin
+    assert f"--no-index --find-links {wheels}" in install
 
 
 @pytest.mark.slow

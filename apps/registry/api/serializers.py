@@ -35,8 +35,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "model", "label", "number", "source_run_id", "checkpoint_step", "backend", "model_preset",
-                  "config_hash", "dataset_id", "dataset_content_hash", "code_version", "size_bytes",
-                  "answer_accuracy", "metrics_evaluation_id", "created_at", "urls"]
+                  "config_hash", "dataset_id", "dataset_content_hash", "code_version", "base_weights_sha256",
+                  "tokenizer_sha256", "base_model_dir", "base_weights_included", "size_bytes", "answer_accuracy",
+                  "metrics_evaluation_id", "created_at", "urls"]
 
     def get_answer_accuracy(self, obj) -> float | None:
         return (obj.metrics or {}).get("answer_accuracy")

@@ -10,6 +10,7 @@ from apps.evaluations.api.serializers import EvaluationSerializer
 from apps.evaluations.api.views import evaluation_accepted
 from apps.registry import selectors, services, storage
 from apps.registry.api import serializers as s
+from apps.registry.integrity import version_base_weights_check
 from apps.registry.requests import (
     AliasRequestSerializer,
     ModelRequestSerializer,
@@ -93,12 +94,17 @@ class ModelVersionDownloadView(APIView):
         """The version as a streamed tar archive: its folder layout plus MODEL_MANIFEST.json with each
         file's sha256. Unpacked, `python -m training generate --out <folder>` loads it."""
         version = selectors.version_get(user=request.user, version_id=version_id)
+        version_base_weights_check(version, for_download=True)  # adapters only mean something over them
         files = [(f.path, f.blob_id, f.blob.size_bytes) for f in version.files.select_related("blob").order_by("path")]
         prefix = f"{version.model.name}-{version.label}"
         manifest = {"model": version.model.name, "label": version.label, "version_id": str(version.pk),
                     "source_run_id": str(version.source_run_id), "checkpoint_step": version.checkpoint_step,
                     "dataset_id": version.dataset_version_id, "dataset_content_hash": version.dataset_content_hash,
                     "config_hash": version.config_hash,
+                    "base_weights": {"sha256": version.base_weights_sha256 or None,
+                                     "tokenizer_sha256": version.tokenizer_sha256 or None,
+                                     "model_dir": version.base_model_dir or None,
+                                     "included": version.base_weights_included},
                     "files": [{"path": path, "sha256": sha, "size_bytes": size} for path, sha, size in files]}
         storage.check_blobs(files)  # before the first byte: a lost blob is a 503, not an archive cut short
         archive = storage.VersionArchive(files, manifest, prefix, mtime=int(version.created_at.timestamp()))
@@ -117,6 +123,7 @@ class ModelVersionEvaluateView(APIView):
         """Evaluate a version: its source run's checkpoint at the version's step (the same weights); an
         identical evaluation already queued or running is answered instead (200)."""
         version = selectors.version_get(user=request.user, version_id=version_id)
+        version_base_weights_check(version, for_download=False)
         run = run_get(user=request.user, run_id=version.source_run_id)
         evaluation, created = services.model_version_evaluate(version=version, run=run, data=request.data,
                                                               user=request.user)
