@@ -23,12 +23,13 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.child import ChildProcess, Outcome, Sink, follow
 from apps.core.errors import Invalid, Unavailable
-from apps.core.jobs import JobCancelled, JobContext, job_run
+from apps.core.jobs import JobCancelled, JobContext, job_run, reset_connections_after_error
 from apps.core.notify import notify
 from apps.core.paths import resolve_inside
 from apps.core.store import artifact_store
@@ -196,6 +197,9 @@ class Relay(Sink):
             self.sync_outputs()
         except Unavailable as exc:
             self.line("launcher", f"checkpoint {event.get('step')} not uploaded yet: {exc.message}")
+        except DatabaseError:  # uploaded but not recorded: the rows follow with the next sync
+            logger.warning("could not record the uploaded outputs of run %s", self.run.pk, exc_info=True)
+            reset_connections_after_error()
 
     def sync_outputs(self, after_record=None) -> None:
         uploaded = self.outputs.upload()  # outside the fence: an upload may take long
