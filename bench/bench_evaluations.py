@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench._django import throwaway_database
-from bench.bench_runs import BROKER, DATA, ROOT, _env
+from bench.bench_runs import DATA, ROOT, _env, use_broker
 from bench.report import QUICK, compare, figure, quick
 
 MODEL = quick("small", "tiny")
@@ -94,7 +94,8 @@ def _queued(run, user, limit) -> dict:
 
 def main():
     DATA.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"CELERY_BROKER_URL": BROKER, "TUNIXRT_RUNS_DIR": str(DATA / "runs"),
+    use_broker("evaluations")
+    os.environ.update({"TUNIXRT_RUNS_DIR": str(DATA / "runs"),
                        "TUNIXRT_DATASETS_DIR": str(DATA / "datasets")})
     with throwaway_database("evaluations") as db_name:
         from django.contrib.auth.models import User

@@ -45,12 +45,21 @@ REPEATS = quick(3, 1)
 ISSUE = "#10 runs"
 TINY = {"backend": "builtin", "model": "tiny", "batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 10,
         "max_seq_len": 128, "checkpoint_every": 500, "seed": 0}
-BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
+# Each benchmark queues on its own Redis database (clear of the tests' 15-2N and 12-2N): `make test` runs the quick
+# benchmarks two at a time, and one's worker must never take another's task, whose run is in another database.
+BROKER_DBS = {"runs": 14, "evaluations": 5, "store": 3}
 DATA = ROOT / "var" / "bench" / "runs"
 
 
+def use_broker(benchmark: str) -> str:
+    """Point this process (and, through `_env`, its workers) at `benchmark`'s broker; call before Django starts."""
+    url = os.environ.get("BENCH_BROKER_URL") or f"redis://127.0.0.1:6379/{BROKER_DBS[benchmark]}"
+    os.environ["CELERY_BROKER_URL"] = url
+    return url
+
+
 def _env(db_name: str) -> dict:
-    return {**os.environ, "DATABASE_URL": database_url_for(db_name), "CELERY_BROKER_URL": BROKER,
+    return {**os.environ, "DATABASE_URL": database_url_for(db_name),
             "TUNIXRT_RUNS_DIR": str(DATA / "runs"), "TUNIXRT_DATASETS_DIR": str(DATA / "datasets"), "DEBUG": "0"}
 
 
@@ -88,7 +97,7 @@ def _submit(user, dataset, steps: int, enqueue: bool = True, config: dict | None
         return training_run_submit(plan=plan, user=user)
 
 
-def _wait(run, timeout: float = 900):
+def _wait(run, timeout: float = quick(900, 300)):
     from apps.runs.models import TrainingRun
 
     deadline = time.monotonic() + timeout
@@ -317,7 +326,8 @@ def _figures(first: list, ingest: list, reads: dict, relay: list, followed: list
 def main():
     DATA.mkdir(parents=True, exist_ok=True)
     # This process queues the runs and reads their folders: the same broker and folders as its worker.
-    os.environ.update({"CELERY_BROKER_URL": BROKER, "TUNIXRT_RUNS_DIR": str(DATA / "runs"),
+    use_broker("runs")
+    os.environ.update({"TUNIXRT_RUNS_DIR": str(DATA / "runs"),
                        "TUNIXRT_DATASETS_DIR": str(DATA / "datasets")})
     with throwaway_database("runs") as db_name:
         from django.core.cache import cache

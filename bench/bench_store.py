@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench._django import throwaway_database
-from bench.bench_runs import DATA, ROOT, _env, _setup, _submit, _wait
+from bench.bench_runs import DATA, ROOT, _env, _setup, _submit, _wait, use_broker
 from bench.report import QUICK, compare, figure, quick
 
 ISSUE = "#21 store"
@@ -125,6 +125,7 @@ def _s3_store():
 
 def main():
     shutil.rmtree(STORES, ignore_errors=True)
+    use_broker("store")  # the runs are queued where this benchmark's workers listen
     with throwaway_database("store") as db_name, _s3_store() as s3_url:
         from django.core.cache import cache
 
