@@ -51,11 +51,11 @@ BROKER_DBS = {"runs": 14, "evaluations": 5, "store": 3}
 DATA = ROOT / "var" / "bench" / "runs"
 
 
-def use_broker(benchmark: str) -> str:
-    """Point this process (and, through `_env`, its workers) at `benchmark`'s broker; call before Django starts."""
-    url = os.environ.get("BENCH_BROKER_URL") or f"redis://127.0.0.1:6379/{BROKER_DBS[benchmark]}"
-    os.environ["CELERY_BROKER_URL"] = url
-    return url
+def use_broker(benchmark: str) -> None:
+    """Point this process (and, through `_env`, its workers) at `benchmark`'s broker; call before Django starts.
+    BENCH_BROKER_URL, when set, is every benchmark's broker: run them one at a time then."""
+    os.environ["CELERY_BROKER_URL"] = (os.environ.get("BENCH_BROKER_URL")
+                                       or f"redis://127.0.0.1:6379/{BROKER_DBS[benchmark]}")
 
 
 def _env(db_name: str) -> dict:
