@@ -88,13 +88,27 @@ def _mask(query_slots: jax.Array, pads: jax.Array, buffer_len: int) -> jax.Array
     return causal & (keys[None, None, :] >= pads[:, None, None])
 
 
-def _pick(logits: jax.Array, key: jax.Array, temperature: float) -> jax.Array:
+def _nucleus(logits: jax.Array, top_p: float) -> jax.Array:
+    """Logits outside the smallest set of tokens whose probability reaches `top_p` become -inf."""
+    ordered = jnp.sort(logits, axis=-1)[..., ::-1]
+    probs = jax.nn.softmax(ordered, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one
+    kept = jnp.where(before < top_p, ordered, jnp.inf)
+    cutoff = jnp.min(kept, axis=-1, keepdims=True)  # the least likely token still kept
+    return jnp.where(logits >= cutoff, logits, -jnp.inf)
+
+
+def _pick(logits: jax.Array, key: jax.Array, temperature: float, top_p: float = 1.0) -> jax.Array:
     if temperature <= 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    return jax.random.categorical(key, logits / temperature, axis=-1).astype(jnp.int32)
+    scaled = logits / temperature
+    if top_p < 1.0:
+        scaled = _nucleus(scaled, top_p)
+    return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
 
 
-def _decode_with_cache(graphdef, params, cfg, prompt, pads, key, *, max_new, temperature, stops, pad_id):
+def _decode_with_cache(graphdef, params, cfg, prompt, pads, key, *, max_new, temperature, stops, pad_id,
+                       top_p=1.0):
     batch, prompt_len = prompt.shape
     buffer_len = prompt_len + max_new
     model = nnx.merge(graphdef, params)
@@ -111,7 +125,7 @@ def _decode_with_cache(graphdef, params, cfg, prompt, pads, key, *, max_new, tem
 
     def body(carry):
         cache, out, i, next_logits, done, key = carry
-        token = _pick(next_logits, jax.random.fold_in(key, i), temperature)
+        token = _pick(next_logits, jax.random.fold_in(key, i), temperature, top_p)
         token = jnp.where(done, pad_id, token)
         out = out.at[:, i].set(token)
         done = done | jnp.isin(token, stop_array)
@@ -130,7 +144,7 @@ def _decode_with_cache(graphdef, params, cfg, prompt, pads, key, *, max_new, tem
 
 _decode_jit = jax.jit(
     _decode_with_cache,
-    static_argnames=("graphdef", "cfg", "max_new", "temperature", "stops", "pad_id"),
+    static_argnames=("graphdef", "cfg", "max_new", "temperature", "stops", "pad_id", "top_p"),
 )
 
 
@@ -162,11 +176,14 @@ def prompt_length(loaded: LoadedModel, prompts: list[str]) -> int:
 
 def generate_batch(loaded: LoadedModel, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
                    seed: int = 0, batch_size: int | None = None, stop: bool = True,
-                   prompt_len: int = 0) -> list[Generation]:
+                   prompt_len: int = 0, top_p: float = 1.0) -> list[Generation]:
     """KV-cache generation for up to `batch_size` prompts (already rendered chat prompts).
 
     stop=False ignores end-of-turn/eos and always generates max_new_tokens (for speed benches);
-    prompt_len pads prompts to at least that many tokens (see `prompt_length`)."""
+    prompt_len pads prompts to at least that many tokens (see `prompt_length`); top_p < 1 samples
+    from the nucleus of that much probability (only when temperature > 0)."""
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
     batch_size = batch_size or len(prompts)
     if not 0 < len(prompts) <= batch_size:
         raise ValueError(f"Need 1..{batch_size} prompts per batch, got {len(prompts)}.")
@@ -175,6 +192,7 @@ def generate_batch(loaded: LoadedModel, prompts: list[str], max_new_tokens: int,
         loaded.graphdef, loaded.params, loaded.config, jnp.asarray(tokens), jnp.asarray(pads),
         jax.random.key(seed), max_new=int(max_new_tokens), temperature=float(temperature),
         stops=stop_ids(loaded.tokenizer) if stop else (), pad_id=int(loaded.tokenizer.pad_id),
+        top_p=float(top_p),
     )
     return _to_generations(loaded.tokenizer, np.asarray(out), len(prompts), stop)
 

@@ -54,3 +54,23 @@ def test_generate_runs_any_number_of_prompts_in_fixed_batches(trained):
     assert len(results) == 5
     first_two = generate_batch(trained, PROMPTS[:2], 16)
     assert [r.token_ids for r in results[:2]] == [g.token_ids for g in first_two]
+
+
+def test_nucleus_keeps_the_most_likely_tokens_up_to_top_p():
+    import jax.numpy as jnp
+    import numpy as np
+
+    from training.generate import _nucleus
+
+    logits = jnp.log(jnp.asarray([[0.5, 0.3, 0.15, 0.05]]))
+    kept = np.isfinite(np.asarray(_nucleus(logits, 0.7)))
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7, 0.5 + 0.3 reaches it
+    assert np.isfinite(np.asarray(_nucleus(logits, 0.5))).tolist() == [[True, False, False, False]]
+
+
+def test_a_tiny_top_p_samples_what_greedy_picks(trained):
+    greedy = [g.token_ids for g in generate_batch(trained, PROMPTS[:3], 24)]
+    nucleus = [g.token_ids for g in generate_batch(trained, PROMPTS[:3], 24, temperature=1.5, seed=3, top_p=1e-6)]
+    assert nucleus == greedy
+    with pytest.raises(ValueError, match="top_p"):
+        generate_batch(trained, PROMPTS[:1], 4, top_p=0.0)
