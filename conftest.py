@@ -79,6 +79,7 @@ def data_dirs(settings, tmp_path):
     settings.DATASETS_DIR = tmp_path / "datasets"
     settings.RUNS_DIR = tmp_path / "runs"
     settings.MODELS_DIR = tmp_path / "models"
+    settings.SERVING_DIR = tmp_path / "serving"
     return tmp_path
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|generate|evaluate ...`, usable without any server.
+"""Command line: `python -m training train|generate|evaluate|serve ...`, usable without any server.
 
 `train` and `evaluate --events` print one JSON event per stdout line (training.protocol: `step`,
 `prediction`, `log`, then `done`, or `error`) so a parent process can follow them. Both stop cleanly
@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
     ev.add_argument("--models-dir", help="tunix runs: the folder holding the base weights the run names "
                                          "(default: $TUNIXRT_MODELS_DIR)")
+    host = commands.add_parser("serve", help="keep models loaded and answer generation requests on stdin "
+                                             "(one JSON object per line; see training.serve)")
+    host.add_argument("--memory-budget-mb", type=int, default=2048,
+                      help="parameters held at once; least recently used models are evicted beyond it")
+    host.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
     return parser
 
 
@@ -192,7 +197,16 @@ def _evaluate_events(args, items: list[dict]) -> int:
     return protocol.EXIT_INTERRUPTED if status == protocol.INTERRUPTED else protocol.EXIT_OK
 
 
-COMMANDS = {"train": command_train, "generate": command_generate, "evaluate": command_evaluate}
+def command_serve(args) -> int:
+    from training.serve import serve
+
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
+    return serve(args.memory_budget_mb)
+
+
+COMMANDS = {"train": command_train, "generate": command_generate, "evaluate": command_evaluate,
+            "serve": command_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

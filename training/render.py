@@ -27,6 +27,26 @@ def render_prompt(prompt: str) -> str:
     return f"{START_OF_TURN}user\n{prompt}{END_OF_TURN}\n{START_OF_TURN}model\n"
 
 
+def render_conversation(messages: list[dict]) -> str:
+    """A chat (`role`: system | user | assistant, `content`) as the prompt the models are trained on.
+
+    One user message renders exactly as `render_prompt`; system text goes in front of the first user
+    turn (Gemma's template has no system role), earlier assistant turns become model turns, and the
+    prompt ends with an open model turn. The last message must be the user's."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns = [m for m in messages if m["role"] != "system"]
+    if not turns or turns[-1]["role"] != "user":
+        raise ValueError("The last message (after any system messages) must be the user's.")
+    parts = []
+    for index, message in enumerate(turns):
+        content = message["content"]
+        if index == 0 and system and message["role"] == "user":
+            content = f"{system}\n\n{content}"
+        role = "user" if message["role"] == "user" else "model"
+        parts.append(f"{START_OF_TURN}{role}\n{content}{END_OF_TURN}\n")
+    return "".join(parts) + f"{START_OF_TURN}model\n"
+
+
 def render_response(steps: list[dict], final_answer: str) -> str:
     """The target output without the chat markers: `<reasoning>…</reasoning><answer>…</answer>`."""
     step_lines = "\n".join(step["content"] for step in steps)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.evaluations",
     "apps.sweeps",
     "apps.registry",
+    "apps.serving",
     "apps.pipeline",
 ]
 
@@ -294,6 +295,13 @@ CHAMPION_DECISION = env_choice("CHAMPION_DECISION", "point", ("point", "paired_c
 CHAMPION_MIN_ITEMS = env_int("CHAMPION_MIN_ITEMS", 0, minimum=0)
 # Promoting an imported run loads its checkpoint in a fresh process first; it gives up after this long.
 CHECKPOINT_CHECK_TIMEOUT_S = env_int("CHECKPOINT_CHECK_TIMEOUT_S", 600, minimum=10)
+
+# Serving (`/v1/chat/completions`): each web process keeps one model host child (`python -m training serve`)
+# holding at most this many MiB of parameters; a request waits at most SERVING_TIMEOUT_S for its answer.
+SERVING_MEMORY_BUDGET_MB = env_int("SERVING_MEMORY_BUDGET_MB", 2048, minimum=1)
+SERVING_TIMEOUT_S = env_int("SERVING_TIMEOUT_S", 120, minimum=1)
+SERVING_MAX_N = env_int("SERVING_MAX_N", 8, minimum=1)
+SERVING_DIR = Path(env_str("TUNIXRT_SERVING_DIR", str(DATA_DIR / "serving"))).resolve()
 
 LOGGING = {
     "version": 1,

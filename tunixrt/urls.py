@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("apps.evaluations.api.urls")),
     path("api/", include("apps.sweeps.api.urls")),
     path("api/", include("apps.registry.api.urls")),
+    path("v1/", include("apps.serving.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

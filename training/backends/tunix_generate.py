@@ -135,6 +135,11 @@ def _cached_load(path: str | Path) -> _Loaded:
     return _LOADED[key]
 
 
+def loaded_tokenizer(path: str | Path) -> SentencePieceTokenizer:
+    """The tokenizer of the model `generate` uses for `path` (loading it if it is not loaded)."""
+    return _cached_load(path).tokenizer
+
+
 def release() -> None:
     """Drop the cached model (and its samplers), e.g. before loading another copy of a big one."""
     _LOADED.clear()
