@@ -7,6 +7,7 @@ by name rather than silently dropped."""
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.validation import StrictBooleanField, StrictCharField, StrictIntegerField, StrictNumberField
@@ -18,6 +19,8 @@ UNSUPPORTED = {"tools": "tool calls", "functions": "function calls", "tool_choic
                "logprobs": "log-probabilities", "top_logprobs": "log-probabilities"}
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "properties": {"type": {"enum": ["text"]}, "text": {"type": "string"}}}}]})
 class MessageContentField(serializers.Field):
     """A string, or OpenAI's list of content parts of which only `text` parts are readable here."""
 
@@ -43,6 +46,8 @@ class MessageSerializer(serializers.Serializer):
         return "system" if value == "developer" else value  # the newer name of the same role
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                                      "maxItems": MAX_STOP}]})
 class StopField(serializers.Field):
     default_error_messages = {"invalid": f"Must be a non-empty string or a list of at most {MAX_STOP} of them."}
 
