@@ -217,3 +217,22 @@ def curator_client(curator):
 @pytest.fixture
 def anon_client():
     return APIClient()
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """A chromium page (1400×1000) for the browser tests; fails clearly when Debian's chromium is missing."""
+    from apps.core.testing import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
+    # The ORM between Playwright's calls, never during them; scoped to this test so it never leaks into others.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()

@@ -1,5 +1,6 @@
 """OpenAPI post-processing: every operation documents the error responses the API can give, in the one
-error shape, so clients (and the schemathesis fuzz test) know a 404 or a 429 is part of the contract."""
+error shape (OpenAI's under /v1/), so clients (and the schemathesis fuzz test) know a 404 or a 429 is
+part of the contract."""
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -7,6 +8,16 @@ ERROR_SCHEMA = {
                    "detail": {"description": "a message, or {field path: [messages]} for validation errors"}},
     "required": ["error", "detail"],
     "additionalProperties": True,
+}
+# `/v1/…` speaks OpenAI's protocol (apps.serving), errors included: what OpenAI's client libraries parse.
+OPENAI_PREFIX = "/v1/"
+OPENAI_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"},
+        "param": {"type": ["string", "null"], "description": "the first bad field"},
+        "code": {"type": ["string", "null"], "description": "a stable code, e.g. model_not_found"}}}},
+    "required": ["error"],
 }
 ERRORS = {
     "400": "Invalid input; `detail` names every bad field.",
@@ -25,9 +36,11 @@ ERRORS = {
 
 
 def add_error_responses(result, generator, request, public):
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    reference = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"], schemas["OpenAIError"] = ERROR_SCHEMA, OPENAI_ERROR_SCHEMA
+    for path, path_item in result.get("paths", {}).items():
+        name = "OpenAIError" if path.startswith(OPENAI_PREFIX) else "Error"
+        reference = {"$ref": f"#/components/schemas/{name}"}
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             for code, description in ERRORS.items():

@@ -5,6 +5,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -336,3 +337,17 @@ def matrix_routes(endpoints, urlconf=None) -> set[tuple[str, str]]:
 class _AnyId(dict):
     def __missing__(self, key):
         return "00000000-0000-4000-8000-000000000000"
+
+
+# --- browser tests (Debian's chromium through Playwright; the `browser_page` fixture is in conftest.py) ---
+
+SHOTS = settings.BASE_DIR / "var" / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def browser_shot(page, name: str) -> None:
+    """A full-page screenshot into var/test-artifacts/ (the README shows some of them)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -1,7 +1,7 @@
 """The registry in the admin: models with their versions, aliases and alias history; a version page
 with its provenance and files; and the lineage page that walks leaderboard row → evaluation → model
-version → run → dataset version → traces and their curation events; and a version's playground
-(apps.serving.playground), where it answers a question."""
+version → run → dataset version → traces and their curation events. (apps.serving adds the version's
+playground to this page.)"""
 
 from django.contrib import admin
 from django.http import Http404
@@ -14,7 +14,6 @@ from apps.core.errors import NotFound
 from apps.core.lookups import as_int
 from apps.registry import selectors
 from apps.registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
-from apps.serving.playground import playground_view
 
 
 class VersionInline(ReadOnlyInline):
@@ -61,8 +60,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "source_run", "checkpoint_step", "dataset_version", "created_at"]
     list_filter = ["model", "backend"]
     list_select_related = ["model"]
-    fields = ["model", "label", "lineage_link", "playground_link", "source_run", "checkpoint_step", "backend",
-              "model_preset",
+    fields = ["model", "label", "lineage_link", "source_run", "checkpoint_step", "backend", "model_preset",
               "config_hash", "dataset_version", "dataset_content_hash", "code_version", "base_weights_sha256",
               "tokenizer_sha256", "base_model_dir", "base_weights_included", "size_bytes", "metrics",
               "metrics_evaluation", "created_by", "created_at"]
@@ -72,25 +70,12 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">run → dataset → traces → curation events</a>',
                            reverse("admin:registry_modelversion_lineage", args=[obj.pk]))
 
-    @admin.display(description="playground")
-    def playground_link(self, obj):
-        return format_html('<a href="{}">ask this version a question</a>',
-                           reverse("admin:registry_modelversion_playground", args=[obj.pk]))
-
     def get_urls(self):
         return [path("<uuid:version_id>/lineage/", self.admin_site.admin_view(self.lineage_view),
-                     name="registry_modelversion_lineage"),
-                path("<uuid:version_id>/playground/", self.admin_site.admin_view(self.playground_view),
-                     name="registry_modelversion_playground"), *super().get_urls()]
-
-    def playground_view(self, request, version_id):
-        version = _version_or_404(request, version_id)
-        context = {**self.admin_site.each_context(request), "title": f"Playground: {version}",
-                   "opts": self.model._meta}
-        return playground_view(request, version, context)
+                     name="registry_modelversion_lineage"), *super().get_urls()]
 
     def lineage_view(self, request, version_id):
-        version = _version_or_404(request, version_id)
+        version = version_or_404(request, version_id)
         offset = as_int(request.GET.get("offset", ""), maximum=10**9) or 0
         lineage = selectors.version_lineage(version, user=request.user, trace_offset=offset, trace_limit=50)
         shown = len(lineage["traces"]["results"])
@@ -101,7 +86,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/registry/modelversion/lineage.html", context)
 
 
-def _version_or_404(request, version_id) -> ModelVersion:
+def version_or_404(request, version_id) -> ModelVersion:
     try:
         return selectors.version_get(user=request.user, version_id=version_id)
     except NotFound:

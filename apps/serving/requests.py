@@ -24,7 +24,8 @@ UNSUPPORTED = {"tools": "tool calls", "functions": "function calls", "tool_choic
 class MessageContentField(serializers.Field):
     """A string, or OpenAI's list of content parts of which only `text` parts are readable here."""
 
-    default_error_messages = {"invalid": "Must be a string or a list of {\"type\": \"text\", \"text\": …} parts."}
+    # DRF formats the message with str.format, so literal braces are doubled.
+    default_error_messages = {"invalid": "Must be a string or a list of {{\"type\": \"text\", \"text\": …}} parts."}
 
     def to_internal_value(self, data):
         if isinstance(data, str):

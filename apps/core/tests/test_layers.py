@@ -55,7 +55,7 @@ def test_no_app_imports_the_pipeline():
 
 # The apps stack strictly (SPEC §1): each imports only those listed before it. Sweeps score trials on
 # evaluation metrics, so they sit above evaluations; the registry promotes a sweep's best trial.
-APP_ORDER = ["core", "traces", "datasets", "runs", "evaluations", "sweeps", "registry", "pipeline"]
+APP_ORDER = ["core", "traces", "datasets", "runs", "evaluations", "sweeps", "registry", "serving", "pipeline"]
 
 
 def test_every_app_imports_only_the_apps_below_it():

@@ -4,14 +4,11 @@ selection, compare two traces, start a tiny run and watch its log and chart upda
 leaderboard and follow a row's lineage to a trace and back. One screenshot per page goes to
 var/test-artifacts/ (the README's walk-through shows them)."""
 
-import os
 import re
-import shutil
 
 import pytest
-from django.conf import settings
 
-from apps.core.testing import celery_worker, wait_for
+from apps.core.testing import SHOTS, browser_shot, celery_worker, wait_for
 from apps.evaluations.models import Evaluation
 from apps.evaluations.testing import make_eval_set
 from apps.registry.models import RegisteredModel
@@ -19,32 +16,6 @@ from apps.registry.services import model_version_promote
 from apps.runs.models import TrainingRun
 from apps.runs.testing import short_trace
 from apps.traces.services import trace_batch_create
-
-SHOTS = settings.BASE_DIR / "var" / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
-    # The ORM between Playwright's calls, never during them; scoped to this test so it never leaks into others.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _select_all_and_act(page, action: str) -> None:
@@ -66,14 +37,14 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
     page.fill("#id_password", "pw-admin")
     page.click("input[type=submit]")
     page.wait_for_selector("#tunixrt-dashboard")
-    _shot(page, "01-dashboard")
+    browser_shot(page, "01-dashboard")
 
     page.goto(f"{url}/admin/traces/trace/")
     _select_all_and_act(page, "approve")
     page.fill("textarea[name=reason]", "steps recomputed by hand")
     page.click("input[value=Apply]")
     page.wait_for_selector("text=16 trace(s) now approved")
-    _shot(page, "02-traces-approved")
+    browser_shot(page, "02-traces-approved")
 
     _select_all_and_act(page, "build_dataset_from_selection")
     page.fill("input[name=dataset_name]", "browser")
@@ -83,7 +54,7 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
     page.click("input[value=Build]")
     page.click("text=browser-v1")
     page.wait_for_selector("text=Show the 16 traces of browser-v1")
-    _shot(page, "03-dataset-version")
+    browser_shot(page, "03-dataset-version")
 
     page.goto(f"{url}/admin/traces/trace/")
     page.locator("input.action-select").nth(0).check()
@@ -91,7 +62,7 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
     page.select_option("select[name=action]", "compare_two")
     page.click("button[name=index]")
     page.wait_for_selector("text=Compare traces")
-    _shot(page, "04-compare")
+    browser_shot(page, "04-compare")
 
     with celery_worker("train,eval,default", env={"AUTO_EVAL_SET": "small-v1"}) as worker:
         page.goto(f"{url}/admin/runs/trainingrun/start/")
@@ -111,7 +82,7 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
                                    "p.getAttribute('d').split('L').length > 5)", timeout=120_000)
         except Exception:
             pytest.fail("the run page did not update:\n" + worker.output())
-        _shot(page, "05-run-live")
+        browser_shot(page, "05-run-live")
         run = TrainingRun.objects.get()
         wait_for(lambda: Evaluation.objects.filter(run=run, status="completed").exists(), timeout=240, interval=1)
     # The header's fields follow the run as it ends (then the page reloads with what was recorded).
@@ -120,29 +91,29 @@ def test_a_curator_trains_and_follows_lineage_in_the_browser(live_server, superu
                            timeout=30_000)
     page.wait_for_selector("#run-live", state="detached", timeout=30_000)  # reloaded: no longer live
     assert "300 / 300" in page.locator(".field-steps .readonly").text_content()
-    _shot(page, "06-run-completed")
+    browser_shot(page, "06-run-completed")
 
     model = RegisteredModel.objects.create(name="reasoner")
     model_version_promote(model=model, data={"run_id": str(run.pk)})
     page.goto(f"{url}/admin/evaluations/evaluation/leaderboard/")
     page.wait_for_selector("svg")
-    _shot(page, "07-leaderboard")
+    browser_shot(page, "07-leaderboard")
     page.click(".lineage-link")
     page.wait_for_selector("text=trained by run")
-    _shot(page, "08-lineage")
+    browser_shot(page, "08-lineage")
     lineage_url = page.url
     page.locator("a.trace-link").first.click()
     page.wait_for_selector("text=steps (rendered)")
-    _shot(page, "09-trace")
+    browser_shot(page, "09-trace")
     page.go_back()
     assert page.url == lineage_url and page.is_visible("text=trained by run")
 
     evaluation = Evaluation.objects.get(run=run)
     page.goto(f"{url}/admin/evaluations/evaluation/{evaluation.pk}/change/")
     page.wait_for_selector("text=the wrong ones")
-    _shot(page, "10-evaluation")
+    browser_shot(page, "10-evaluation")
     page.goto(f"{url}/admin/")
-    _shot(page, "11-dashboard-after")
+    browser_shot(page, "11-dashboard-after")
     assert {p.name for p in SHOTS.glob("*.png")} >= {f"{n}.png" for n in (
         "01-dashboard", "02-traces-approved", "03-dataset-version", "04-compare", "05-run-live", "06-run-completed",
         "07-leaderboard", "08-lineage", "09-trace", "10-evaluation")}

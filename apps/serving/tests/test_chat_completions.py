@@ -117,6 +117,7 @@ def test_no_key_or_a_bad_key_is_401_in_openais_shape(version):
     ({"messages": []}, "messages"),
     ({"messages": [{"role": "user"}]}, "messages.0.content"),
     ({"messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": {}}]}]}, "messages.0.content"),
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}, "messages"),
     ({"max_tokens": 129}, "max_tokens"),
     ({"max_tokens": 0}, "max_tokens"),

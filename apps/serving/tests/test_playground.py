@@ -6,7 +6,7 @@ import re
 import pytest
 from django.test import Client
 
-from apps.pipeline.tests.test_browser import _shot, browser_page  # noqa: F401 - a fixture, used by name
+from apps.core.testing import browser_shot
 
 QUESTION = "What is 12 + 5? (#3)"
 
@@ -53,7 +53,7 @@ def test_a_version_out_of_a_staff_users_reach_is_404(curator, version):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_playground_in_the_browser(live_server, superuser, version, browser_page):  # noqa: F811
+def test_the_playground_in_the_browser(live_server, superuser, version, browser_page):
     page = browser_page
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "admin")
@@ -67,4 +67,4 @@ def test_the_playground_in_the_browser(live_server, superuser, version, browser_
     page.wait_for_selector("#playground-result")
     assert "tokens/s" in page.inner_text("#playground-timing")
     assert "answer_exact" in page.inner_text("#playground-verdicts")
-    _shot(page, "11-playground")
+    browser_shot(page, "11-playground")
