@@ -279,6 +279,17 @@ REDIAI_MODE = env_str("REDIAI_MODE", "mock")
 REDIAI_BASE_URL = env_str("REDIAI_BASE_URL", "")
 REDIAI_HEALTH_TTL_S = env_int("REDIAI_HEALTH_TTL_S", 30, minimum=0)
 REDIAI_TIMEOUT_S = env_int("REDIAI_TIMEOUT_S", 30, minimum=1)
+# Who grades llm_judge: mock | rediai (the REDIAI_* service above) | openai (any OpenAI-compatible server,
+# `POST {LLM_JUDGE_BASE_URL}/chat/completions`). Unset follows REDIAI_MODE (real → rediai); that is resolved
+# when a judge runs (apps.core.checks.llm_judge_mode), so a deployment configured before this setting keeps
+# its judge. The system checks tunixrt.E005-E007 refuse an unknown mode or an incomplete openai one.
+LLM_JUDGE_MODE = env_str("LLM_JUDGE_MODE", "").strip()
+LLM_JUDGE_BASE_URL = env_str("LLM_JUDGE_BASE_URL", "")  # e.g. http://127.0.0.1:8000/v1
+LLM_JUDGE_MODEL = env_str("LLM_JUDGE_MODEL", "")  # e.g. reasoner@champion; part of the judge_key
+LLM_JUDGE_API_KEY = env_str("LLM_JUDGE_API_KEY", "")  # secret: sent only as the bearer token, never stored
+LLM_JUDGE_TIMEOUT_S = env_int("LLM_JUDGE_TIMEOUT_S", 30, minimum=1)
+LLM_JUDGE_RETRIES = env_int("LLM_JUDGE_RETRIES", 1, minimum=0)  # extra attempts after a timeout, 429 or 5xx
+LLM_JUDGE_MAX_TOKENS = env_int("LLM_JUDGE_MAX_TOKENS", 256, minimum=1)
 # When a run completes, an evaluation of its final checkpoint on this eval set is queued (runs opt out
 # with auto_evaluate=false); empty turns it off. AUTO_EVAL_LIMIT > 0 evaluates only the first N items.
 AUTO_EVAL_SET = env_str("AUTO_EVAL_SET", "eval-v1")

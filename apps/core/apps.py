@@ -14,5 +14,6 @@ class CoreConfig(AppConfig):
         checks.register(core_checks.check_secret_key, checks.Tags.security, deploy=False)
         checks.register(core_checks.check_debug_outside_demo, checks.Tags.security)
         checks.register(core_checks.check_rediai_settings)
+        checks.register(core_checks.check_llm_judge_settings)
         checks.register(core_checks.check_read_cache_is_shared)
         checks.register(core_checks.check_artifact_store)

@@ -28,18 +28,51 @@ def check_debug_outside_demo(app_configs, **kwargs):
     return []
 
 
+LLM_JUDGE_MODES = ("mock", "rediai", "openai")
+
+
+def llm_judge_mode() -> str:
+    """The llm_judge's grader: LLM_JUDGE_MODE, or when it is unset the one REDIAI_MODE implies. Read at
+    call time (not folded into the settings) so that a test or a deployment that sets only REDIAI_MODE
+    keeps its judge. Lives in core because the checks and /api/redi/health need it, and core imports no app."""
+    if settings.LLM_JUDGE_MODE:
+        return settings.LLM_JUDGE_MODE
+    return "rediai" if settings.REDIAI_MODE == "real" else "mock"
+
+
 def check_rediai_settings(app_configs, **kwargs):
     if settings.REDIAI_MODE not in ("mock", "real"):
         return [Error(f"REDIAI_MODE={settings.REDIAI_MODE!r} is not 'mock' or 'real'.", id="tunixrt.E002")]
-    if settings.REDIAI_MODE == "real" and not settings.REDIAI_BASE_URL.startswith(("http://", "https://")):
+    if llm_judge_mode() == "rediai" and not settings.REDIAI_BASE_URL.startswith(("http://", "https://")):
         return [
             Error(
-                "REDIAI_MODE=real needs REDIAI_BASE_URL (http:// or https://).",
+                "The llm_judge's RediAI mode (REDIAI_MODE=real or LLM_JUDGE_MODE=rediai) needs REDIAI_BASE_URL "
+                "(http:// or https://).",
                 hint="Point it at the RediAI-compatible service, or use REDIAI_MODE=mock.",
                 id="tunixrt.E003",
             )
         ]
     return []
+
+
+def check_llm_judge_settings(app_configs, **kwargs):
+    mode = llm_judge_mode()
+    if mode not in LLM_JUDGE_MODES:
+        return [Error(f"LLM_JUDGE_MODE={mode!r} is not one of {', '.join(LLM_JUDGE_MODES)}.",
+                      hint="Leave it unset to follow REDIAI_MODE.", id="tunixrt.E005")]
+    if mode != "openai":
+        return []
+    errors = []
+    if not settings.LLM_JUDGE_BASE_URL.startswith(("http://", "https://")):
+        errors.append(Error("LLM_JUDGE_MODE=openai needs LLM_JUDGE_BASE_URL (http:// or https://).",
+                            hint="The server's API root, e.g. http://127.0.0.1:8000/v1 (/chat/completions "
+                                 "is appended).", id="tunixrt.E006"))
+    if not settings.LLM_JUDGE_MODEL.strip():
+        errors.append(Error("LLM_JUDGE_MODE=openai needs LLM_JUDGE_MODEL.",
+                            hint="The model the server grades with, e.g. reasoner@champion; it is part of "
+                                 "the judge_key, so evaluations graded by other models never rank together.",
+                            id="tunixrt.E007"))
+    return errors
 
 
 def check_read_cache_is_shared(app_configs, **kwargs):

@@ -1,4 +1,4 @@
-"""Dependency probes used by /api/health and /api/redi/health.
+"""Dependency probes used by /api/health and /api/redi/health (the llm_judge's grader, whichever mode).
 
 The answers are for anyone (load balancers, CI): they say which dependency is down, never its address
 or the driver's message (those go to the log).
@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from apps.core.checks import llm_judge_mode
 from apps.core.readcache import CACHE_ERRORS
 from tunixrt.celery import app as celery_app
 
@@ -90,25 +91,49 @@ def _redi_probe() -> dict:
     return {"ok": True, "upstream": payload}
 
 
-def redi_health() -> dict:
-    """Mock mode is always healthy; real mode probes the service, cached for REDIAI_HEALTH_TTL_S."""
-    if settings.REDIAI_MODE != "real":
-        return {"status": "healthy", "mode": "mock", "cached": False}
+def _openai_probe() -> dict:
+    """`GET {LLM_JUDGE_BASE_URL}/models` answers; whether it lists LLM_JUDGE_MODEL is told, not required
+    (a server may route names, such as aliases, that it does not list)."""
+    headers = {"Authorization": f"Bearer {settings.LLM_JUDGE_API_KEY}"} if settings.LLM_JUDGE_API_KEY else {}
+    request = urllib.request.Request(settings.LLM_JUDGE_BASE_URL.rstrip("/") + "/models", headers=headers)
+    with urllib.request.urlopen(request, timeout=settings.BROKER_HEALTH_TIMEOUT_S) as response:  # noqa: S310
+        body = response.read(256 * 1024)
     try:
-        cached = cache.get(REDI_CACHE_KEY)
+        listed = [model.get("id") for model in json.loads(body)["data"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    return {"ok": True, "model_listed": None if listed is None else settings.LLM_JUDGE_MODEL in listed}
+
+
+def redi_health() -> dict:
+    """The llm_judge's grader (apps.core.checks.llm_judge_mode): mock mode is always healthy; rediai and
+    openai modes probe their service, cached for REDIAI_HEALTH_TTL_S. The openai answer names the mode and
+    model, never the address or the key."""
+    mode = llm_judge_mode()
+    if mode not in ("rediai", "openai"):
+        return {"status": "healthy", "mode": "mock", "cached": False}
+    key = REDI_CACHE_KEY if mode == "rediai" else f"{REDI_CACHE_KEY}:openai"
+    try:
+        cached = cache.get(key)
     except CACHE_ERRORS:
         cached = None
     if cached is not None:
         return {**cached, "cached": True}
-    probe = _timed(_redi_probe)
-    result = {
-        "status": "healthy" if probe["ok"] else "down",
-        "mode": "real",
-        "url": settings.REDIAI_BASE_URL,
-        "probe": probe,
-    }
+    result = _redi_result() if mode == "rediai" else _openai_result()
     try:
-        cache.set(REDI_CACHE_KEY, result, settings.REDIAI_HEALTH_TTL_S)
+        cache.set(key, result, settings.REDIAI_HEALTH_TTL_S)
     except CACHE_ERRORS:
         pass  # the next call probes again
     return {**result, "cached": False}
+
+
+def _redi_result() -> dict:
+    probe = _timed(_redi_probe)
+    return {"status": "healthy" if probe["ok"] else "down", "mode": "real", "url": settings.REDIAI_BASE_URL,
+            "probe": probe}
+
+
+def _openai_result() -> dict:
+    probe = _timed(_openai_probe)
+    return {"status": "healthy" if probe["ok"] else "down", "mode": "openai", "model": settings.LLM_JUDGE_MODEL,
+            "probe": probe}

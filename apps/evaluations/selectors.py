@@ -67,10 +67,20 @@ def evaluation_metrics(evaluation: Evaluation) -> dict:
     metrics = summarize(predictions)
     judged = [p["llm_judge"] for p in predictions if p["llm_judge"]]
     if judged:
-        scores = [j["score"] for j in judged if j.get("score") is not None]
-        metrics["llm_judge"] = {"mode": judged[0].get("mode"), "mean_score": sum(scores) / len(scores) if scores
-                                else None, "scored": len(scores), "errors": len(judged) - len(scores)}
+        metrics["llm_judge"] = _llm_judge_summary(judged)
     return metrics
+
+
+def _llm_judge_summary(judged: list[dict]) -> dict:
+    scores = [j["score"] for j in judged if j.get("score") is not None]
+    summary = {"mode": judged[0].get("mode"), "mean_score": sum(scores) / len(scores) if scores else None,
+               "scored": len(scores), "errors": len(judged) - len(scores)}
+    if summary["mode"] == "openai":
+        # The model that graded, as the server named it (a failure without a reply names the configured
+        # one, so it counts only when nothing was graded); several (swapped mid-run) are all listed.
+        graders = [j for j in judged if j.get("score") is not None] or judged
+        summary["judge_model"] = ", ".join(sorted({str(j.get("judge_model")) for j in graders}))
+    return summary
 
 
 def evaluation_scores(evaluation: Evaluation) -> dict:
