@@ -24,7 +24,7 @@ TEST_WORKERS ?= 2
 
 DEMO_ENV := TUNIXRT_DEMO=1
 
-.PHONY: demo test bench bench-peers drills lint serve worker beat web asgi services chromium clean
+.PHONY: demo test bench bench-peers drills lint serve worker beat web models asgi services chromium clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ bench-peers: $(STAMP) services
 WEB_WORKERS ?= 3
 web: $(STAMP)
 	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8000 --workers $(WEB_WORKERS) --worker-class sync
+# /v1/chat/completions: one process, so one model host holds each model once and batches concurrent callers;
+# its threads only wait on the host (the GIL is free while it decodes). Route /v1/ here.
+models: $(STAMP)
+	$(VENV)/bin/gunicorn tunixrt.wsgi:application --bind 0.0.0.0:8002 --workers 1 --worker-class gthread --threads 16 --timeout 300
 # The run log stream (GET /api/tunix/runs/{id}/logs) is served here: async, so idle followers hold
 # no worker. Route that path to this server (proxy buffering off) and everything else to `make web`.
 asgi: $(STAMP)

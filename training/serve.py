@@ -3,7 +3,7 @@ training serve`), so the web process that talks OpenAI's protocol never imports 
 
 Requests and replies are one JSON object per line (stdin → stdout), matched by `id`:
 
-    {"id", "folder", "backend", "prompt", "n", "max_tokens", "temperature", "top_p", "seed"}
+    {"id", "folder", "backend", "prompt", "n", "max_tokens", "temperature", "top_p", "seed", "models_dir"}
     → {"id", "ok": true, "choices": [{"text", "tokens", "stopped"}], "prompt_tokens", "batch_size",
        "generate_seconds", "load_seconds"}
     → {"id", "ok": false, "error": code, "message"}          (context_length_exceeded, bad_request, …)
@@ -20,6 +20,7 @@ which keeps one model loaded itself).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -29,7 +30,9 @@ from dataclasses import dataclass, field
 
 MAX_BATCH = 8
 BATCH_WINDOW_S = 0.01  # how long the first request of a batch waits for company
-_BATCH_SIZES = (1, 2, 4, 8)  # padded batch shapes: a handful of compiled programs, not one per count
+# Padded batch shapes: a lone request runs alone, any batch fills MAX_BATCH rows. Each new shape is a
+# compilation (a second or more on a CPU), which costs more than decoding a few padding rows.
+_BATCH_SIZES = (1, MAX_BATCH)
 
 
 class RequestError(Exception):
@@ -92,7 +95,7 @@ def _check_lengths(loaded, prompt: str, max_tokens: int) -> int:
 
 
 def _padded(count: int) -> int:
-    return next(size for size in _BATCH_SIZES if size >= count)
+    return next((size for size in _BATCH_SIZES if size >= count), count)
 
 
 class Host:
@@ -223,7 +226,10 @@ class Host:
 
     def _tunix(self, request: dict) -> dict:
         from training.backends import tunix_generate
+        from training.base_weights import MODELS_DIR_ENV
 
+        if request.get("models_dir"):  # where the server finds base weights by name (it may change in tests)
+            os.environ[MODELS_DIR_ENV] = request["models_dir"]
         n = int(request.get("n", 1))
         began = time.perf_counter()
         generations = tunix_generate.generate_details(request["folder"], [request["prompt"]] * n,

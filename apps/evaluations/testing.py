@@ -26,22 +26,24 @@ def make_eval_set(name="small", version="v1", items=SMALL_ITEMS, content_hash=No
     return eval_set
 
 
-def train_tiny_checkpoint(folder: Path) -> Path:
-    """A real `tiny` model trained 30 steps (checkpoints at 15 and 30) into `folder/out`; returns that folder."""
+def train_tiny_checkpoint(folder: Path, **config) -> Path:
+    """A real `tiny` model trained 30 steps (checkpoints at 15 and 30) into `folder/out`; returns that folder.
+    `config` overrides the tiny config (make_completed_run must be given the same overrides)."""
     from training.engine import train
     from training.render import render_tunix_sft
 
     data = folder / "train.jsonl"
     data.write_text("".join(json.dumps(render_tunix_sft(short_trace(i), f"t{i}")) + "\n" for i in range(24)))
-    train(tiny_config(max_steps=30, checkpoint_every=15), data, folder / "out")
+    train(tiny_config(**{"max_steps": 30, "checkpoint_every": 15, **config}), data, folder / "out")
     return folder / "out"
 
 
-def make_completed_run(dataset, user, trained_out: Path) -> TrainingRun:
+def make_completed_run(dataset, user, trained_out: Path, **config) -> TrainingRun:
     """A completed run of `dataset` whose output folder is a copy of `trained_out`, artifacts recorded."""
     run = TrainingRun.objects.create(
-        dataset_version=dataset, dataset_content_hash=dataset.content_hash, config=tiny_config(max_steps=30),
-        config_hash="0" * 64, backend="builtin", model="tiny", seed=0, max_steps=30, steps_completed=30,
+        dataset_version=dataset, dataset_content_hash=dataset.content_hash,
+        config=tiny_config(**{"max_steps": 30, **config}), config_hash="0" * 64, backend="builtin", model="tiny",
+        seed=0, max_steps=config.get("max_steps", 30), steps_completed=config.get("max_steps", 30),
         status="completed", attempt=1, started_at=timezone.now(), finished_at=timezone.now(), created_by=user,
         auto_evaluate=False)
     shutil.copytree(trained_out, RunPaths.of(run).out)

@@ -13,6 +13,8 @@ import time
 import uuid
 from collections.abc import Iterator
 
+from django.conf import settings
+
 from apps.core.errors import Invalid, Unavailable
 from apps.core.validation import validated
 from apps.registry.models import ModelVersion
@@ -52,7 +54,7 @@ def complete(version: ModelVersion, values: dict) -> dict:
     seed = values["seed"] if values.get("seed") is not None else secrets.randbelow(2**31)
     request = {"folder": str(version_folder(version)), "backend": version.backend, "prompt": prompt,
                "n": values.get("n") or 1, "max_tokens": max_tokens, "temperature": temperature,
-               "top_p": values.get("top_p") or 1.0, "seed": seed}
+               "top_p": values.get("top_p") or 1.0, "seed": seed, "models_dir": str(settings.MODELS_DIR)}
     began = time.perf_counter()
     reply = model_host().call(request)
     if not reply.get("ok"):
