@@ -38,6 +38,12 @@ INGEST_LINES = Counter("tunixrt_ingest_lines_total", "NDJSON ingest lines by out
 INGEST_SECONDS = Histogram("tunixrt_ingest_duration_seconds", "Time to validate and store one NDJSON upload.")
 CURATION_EVENTS = Counter("tunixrt_curation_events_total", "Curation changes by action and new status.",
                           ["action", "to_status"])
+SERVED_COMPLETIONS = Counter("tunixrt_chat_completions_total",
+                             "Chat completions answered by /v1/chat/completions (or the playground), by outcome.",
+                             ["outcome"])
+SERVED_TOKENS = Counter("tunixrt_chat_completion_tokens_total", "Tokens of served chat completions.", ["kind"])
+SERVED_BATCH = Histogram("tunixrt_chat_completion_batch_rows", "Rows of the decode a chat completion was part of.",
+                         buckets=(1, 2, 4, 8, 16))
 
 
 class RequestMetricsMiddleware:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from apps.core.errors import Invalid, Unavailable
+from apps.core.metrics import SERVED_BATCH, SERVED_COMPLETIONS, SERVED_TOKENS
 from apps.core.validation import validated
 from apps.registry.models import ModelVersion
 from apps.serving.host import model_host
@@ -56,10 +57,20 @@ def complete(version: ModelVersion, values: dict) -> dict:
                "n": values.get("n") or 1, "max_tokens": max_tokens, "temperature": temperature,
                "top_p": values.get("top_p") or 1.0, "seed": seed, "models_dir": str(settings.MODELS_DIR)}
     began = time.perf_counter()
-    reply = model_host().call(request)
+    try:
+        reply = model_host().call(request)
+    except Unavailable:
+        SERVED_COMPLETIONS.labels("unavailable").inc()
+        raise
     if not reply.get("ok"):
+        SERVED_COMPLETIONS.labels(reply.get("error", "generation_failed")).inc()
         _raise_host_error(reply)
-    return _completion(version, reply, values.get("stop") or [], time.perf_counter() - began)
+    completion = _completion(version, reply, values.get("stop") or [], time.perf_counter() - began)
+    SERVED_COMPLETIONS.labels("ok").inc()
+    SERVED_TOKENS.labels("prompt").inc(completion["usage"]["prompt_tokens"])
+    SERVED_TOKENS.labels("completion").inc(completion["usage"]["completion_tokens"])
+    SERVED_BATCH.observe(reply.get("batch_size") or 1)
+    return completion
 
 
 def _raise_host_error(reply: dict):

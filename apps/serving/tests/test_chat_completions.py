@@ -184,3 +184,21 @@ def test_the_openai_client_library_calls_the_endpoint_unchanged(live_server, tra
     assert bad.value.param == "max_tokens"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="trt_x_y", max_retries=0).models.list()
+
+
+@pytest.mark.django_db
+def test_served_completions_and_their_tokens_are_counted_in_metrics(trainer, version, client):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (sample("tunixrt_chat_completions_total", outcome="ok"),
+              sample("tunixrt_chat_completion_tokens_total", kind="completion"))
+    answer = _ask(key_client(trainer)).json()
+    _ask(key_client(trainer), messages=[{"role": "user", "content": "7 + 5 " * 100}])
+    assert sample("tunixrt_chat_completions_total", outcome="ok") == before[0] + 1
+    assert sample("tunixrt_chat_completion_tokens_total", kind="completion") == (
+        before[1] + answer["usage"]["completion_tokens"])
+    assert sample("tunixrt_chat_completions_total", outcome="context_length_exceeded") >= 1
+    assert "tunixrt_chat_completions_total" in client.get("/metrics").content.decode()
