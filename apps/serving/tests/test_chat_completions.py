@@ -202,3 +202,35 @@ def test_served_completions_and_their_tokens_are_counted_in_metrics(trainer, ver
         before[1] + answer["usage"]["completion_tokens"])
     assert sample("tunixrt_chat_completions_total", outcome="context_length_exceeded") >= 1
     assert "tunixrt_chat_completions_total" in client.get("/metrics").content.decode()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_host_killed_while_a_request_waits_answers_503_and_the_next_request_is_served(trainer, version):
+    import os
+    import signal
+    import threading
+    import time
+
+    from django.db import connection
+
+    def ask_in_a_thread():
+        try:
+            answers.append(_ask(client))
+        finally:
+            connection.close()
+
+    client = key_client(trainer)
+    assert _ask(client).status_code == 200
+    host = model_host()
+    process = host._process
+    os.kill(process.pid, signal.SIGSTOP)  # the host is stuck: the request below waits on it
+    answers = []
+    waiting = threading.Thread(target=ask_in_a_thread)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while not host._pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    waiting.join(timeout=30)
+    _error(answers[0], 503, code="model_host_exited")
+    assert _ask(client).status_code == 200
