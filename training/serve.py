@@ -27,6 +27,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.run_files import RUN_CONFIG_FILE, read_json
 
 MAX_BATCH = 8
 BATCH_WINDOW_S = 0.01  # how long the first request of a batch waits for company
@@ -231,13 +234,17 @@ class Host:
         if request.get("models_dir"):  # where the server finds base weights by name (it may change in tests)
             os.environ[MODELS_DIR_ENV] = request["models_dir"]
         n = int(request.get("n", 1))
+        prompt_tokens = len(tunix_generate.loaded_tokenizer(request["folder"]).encode(request["prompt"]))
+        limit = int(read_json(Path(request["folder"]) / RUN_CONFIG_FILE)["config"]["max_seq_len"])
+        if prompt_tokens > limit:
+            raise RequestError("context_length_exceeded",
+                               f"The prompt is {prompt_tokens} tokens; this model's context is {limit}.")
         began = time.perf_counter()
         generations = tunix_generate.generate_details(request["folder"], [request["prompt"]] * n,
                                                       int(request["max_tokens"]),
                                                       float(request.get("temperature", 0.0)),
                                                       int(request.get("seed", 0)))
         self._count(n, 1)
-        prompt_tokens = len(tunix_generate.loaded_tokenizer(request["folder"]).encode(request["prompt"]))
         return {"ok": True, "prompt_tokens": prompt_tokens, "batch_size": n, "load_seconds": None,
                 "generate_seconds": time.perf_counter() - began,
                 "choices": [{"text": g.text, "tokens": len(g.token_ids), "stopped": g.stopped} for g in generations]}

@@ -18,6 +18,7 @@ from django.conf import settings
 from apps.core.errors import Invalid, Unavailable
 from apps.core.metrics import SERVED_BATCH, SERVED_COMPLETIONS, SERVED_TOKENS
 from apps.core.validation import validated
+from apps.registry.integrity import version_base_weights_check
 from apps.registry.models import ModelVersion
 from apps.serving.host import model_host
 from apps.serving.requests import ChatCompletionRequestSerializer
@@ -51,6 +52,7 @@ def complete(version: ModelVersion, values: dict) -> dict:
         prompt = render_conversation(values["messages"])
     except ValueError as exc:
         raise Invalid({"messages": [str(exc)]}) from None
+    version_base_weights_check(version, for_download=True)  # a LoRA version answers only over its own base
     temperature = 1.0 if values.get("temperature") is None else values["temperature"]
     seed = values["seed"] if values.get("seed") is not None else secrets.randbelow(2**31)
     request = {"folder": str(version_folder(version)), "backend": version.backend, "prompt": prompt,
