@@ -1,11 +1,12 @@
-"""Command line: `python -m training train|generate|evaluate|serve ...`, usable without any server.
+"""Command line: `python -m training train|grpo|generate|evaluate|serve ...`, usable without any server.
 
-`train` and `evaluate --events` print one JSON event per stdout line (training.protocol: `step`,
-`prediction`, `log`, then `done`, or `error`) so a parent process can follow them. Both stop cleanly
-between steps (train also checkpoints): with status "cancelled" when `--cancel-file` appears, with
-status "interrupted" and exit code 75 on SIGTERM (the host is going away; resume later). A run folder
-another trainer holds is refused with exit code 75 too. Input problems (config, data, paths) print a
-clear message on stderr and exit 2; a crash exits 1.
+`train`, `grpo` and `evaluate --events` print one JSON event per stdout line (training.protocol: `step`,
+`checkpoint`, `samples`, `prediction`, `log`, then `done`, or `error`) so a parent process can follow
+them. All stop cleanly between steps (train and grpo also checkpoint): with status "cancelled" when
+`--cancel-file` appears, with status "interrupted" and exit code 75 on SIGTERM (the host is going away;
+resume later). A run folder another trainer holds is refused with exit code 75 too. Input problems
+(config, data, prompts, paths, an `--init` that is not a builtin run) print a clear message on stderr
+and exit 2; a crash exits 1.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--peak-flops", type=float, help="device peak FLOP/s for the MFU estimate")
     train.add_argument("--parent-pid", type=int,
                        help="die with this process (a launcher): SIGKILL when it exits, on Linux")
+    grpo = commands.add_parser("grpo", help="GRPO (or resume it) from a builtin run into --out")
+    grpo.add_argument("--config", required=True, help="YAML (or .json) GRPOConfig file")
+    grpo.add_argument("--prompts", required=True, help='JSONL of {"prompt", "expected_answer"} (eval items do)')
+    grpo.add_argument("--init", required=True, help="builtin run folder whose weights GRPO starts from")
+    grpo.add_argument("--init-step", type=int, help="start from this checkpoint of --init (default: the latest)")
+    grpo.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, samples.jsonl, manifest)")
+    grpo.add_argument("--cancel-file", help="stop cleanly when this file exists")
+    grpo.add_argument("--parent-pid", type=int, help="die with this process (see train --parent-pid)")
     gen = commands.add_parser("generate", help="generate from a trained run")
     gen.add_argument("--out", required=True, help="run folder to load")
     gen.add_argument("--prompt", required=True, action="append", help="user prompt (repeatable)")
@@ -100,12 +109,36 @@ def command_train(args) -> int:
     result = train(
         config, args.data, args.out, hooks, eval_data_path=args.eval_data, peak_flops=args.peak_flops
     )
+    return _done(hooks, result)
+
+
+def _done(hooks, result, **extra) -> int:
     hooks.emit(
         protocol.DONE, status=result.status, steps_completed=result.steps_completed, final_loss=result.final_loss,
         cancel_reason=result.manifest.get("cancel_reason"), manifest_path=result.manifest_path,
-        metrics_path=result.metrics_path, checkpoint_dir=result.checkpoint_dir,
+        metrics_path=result.metrics_path, checkpoint_dir=result.checkpoint_dir, **extra,
     )
     return protocol.EXIT_INTERRUPTED if result.status == protocol.INTERRUPTED else protocol.EXIT_OK
+
+
+def command_grpo(args) -> int:
+    from training.grpo import SAMPLES_FILE, GRPOConfig, InitRunError, grpo_train, read_prompts
+    from training.hooks import JsonEventHooks
+
+    if args.parent_pid:
+        die_with_parent(args.parent_pid)
+    if not Path(args.prompts).is_file():
+        raise InputError(f"--prompts {args.prompts!r} is not a file.")
+    config = GRPOConfig.from_file(args.config)
+    prompts = read_prompts(args.prompts)
+    hooks = JsonEventHooks(cancel_file=args.cancel_file)
+    hooks.install_sigterm_handler()
+    try:
+        result = grpo_train(config, prompts, args.init, args.out, hooks, init_step=args.init_step)
+    except InitRunError as exc:
+        raise InputError(f"--init: {exc}") from exc
+    return _done(hooks, result, samples_path=str(Path(args.out) / SAMPLES_FILE),
+                 reward_mean_last_10=result.manifest["final_rewards"]["reward_mean_last_10"])
 
 
 def command_generate(args) -> int:
@@ -205,7 +238,7 @@ def command_serve(args) -> int:
     return serve(args.memory_budget_mb)
 
 
-COMMANDS = {"train": command_train, "generate": command_generate, "evaluate": command_evaluate,
+COMMANDS = {"train": command_train, "grpo": command_grpo, "generate": command_generate, "evaluate": command_evaluate,
             "serve": command_serve}
 
 

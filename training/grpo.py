@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import shutil
 import statistics
@@ -76,6 +77,10 @@ SAMPLES_FILE = "samples.jsonl"
 DEFAULT_REWARD = {"judges": {"answer_exact": 1.0}}
 
 
+class InitRunError(ValueError):
+    """The folder GRPO starts from is not a builtin run (or lacks the checkpoint asked for)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class GRPOConfig:
     max_steps: int = 100
@@ -110,6 +115,23 @@ class GRPOConfig:
         if errors:
             raise ConfigError(errors)
         return cls(**{key: float(value) if key in _FLOAT_RULES else value for key, value in data.items()})
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> GRPOConfig:
+        """A YAML or JSON (by its `.json` suffix) config file; an unreadable or unparsable one is a
+        ConfigError on `config`. JSON is not read as YAML: PyYAML takes JSON's `1e-3` for a string."""
+        import yaml
+
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError({"config": [f"Cannot read config file {str(path)!r}: {exc.strerror}."]}) from exc
+        try:
+            data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ConfigError({"config": [f"{str(path)!r} is not valid {Path(path).suffix[1:] or 'YAML'}: "
+                                          f"{exc}"]}) from exc
+        return cls.from_dict(data if data is not None else {})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -161,6 +183,23 @@ def check_prompts(prompts: list[dict]) -> list[dict]:
             if not isinstance(item, dict) or not isinstance(item.get(key), str) or not item[key]:
                 raise DataError(f"prompt {index}: key {key!r} must be a non-empty string.")
     return prompts
+
+
+def read_prompts(path: str | Path) -> list[dict]:
+    """The items of a JSONL file, one per line (eval items will do: keys besides the two are ignored)."""
+    items = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path} line {line_no}: not valid JSON ({exc.msg}).") from exc
+    try:
+        return check_prompts(items)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from exc
 
 
 def prompts_hash(prompts: list[dict]) -> str:
@@ -290,18 +329,19 @@ def grpo_train(config: GRPOConfig | dict, prompts: list[dict], init_dir: str | P
     """GRPO from the weights of builtin run `init_dir` (its latest checkpoint, or `init_step`) into
     `out_dir`, resuming from `out_dir`'s latest checkpoint if it has one (with the init step it recorded).
 
-    prompts: `{"prompt", "expected_answer"}` items; the prompt is raw user text (rendered here)."""
+    prompts: `{"prompt", "expected_answer"}` items; the prompt is raw user text (rendered here).
+    Raises InitRunError, before creating `out_dir`, when `init_dir` is not a builtin run with that checkpoint."""
     if not isinstance(config, GRPOConfig):
         config = GRPOConfig.from_dict(config)
     hooks = hooks or TrainHooks()
     prompts = check_prompts(prompts)
     init_dir, out_dir = Path(init_dir), Path(out_dir)
+    started_at, began = utc_now(), time.perf_counter()
+    if init_step is None and (out_dir / RUN_CONFIG_FILE).exists():
+        init_step = read_json(out_dir / RUN_CONFIG_FILE).get("init_from", {}).get("step")
+    loaded = load_init(init_dir, init_step)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(out_dir):
-        started_at, began = utc_now(), time.perf_counter()
-        if init_step is None and (out_dir / RUN_CONFIG_FILE).exists():
-            init_step = read_json(out_dir / RUN_CONFIG_FILE).get("init_from", {}).get("step")
-        loaded = load_model(init_dir, init_step)
         run_config = grpo_run_config(config, prompts_hash(prompts), init_dir, loaded)
         ensure_run_config(out_dir, run_config)
         _copy_tokenizer(init_dir, out_dir)
@@ -309,6 +349,14 @@ def grpo_train(config: GRPOConfig | dict, prompts: list[dict], init_dir: str | P
         outcome = trainer.run()
         manifest = grpo_manifest(run_config, outcome, run_timings(started_at, began), out_dir)
         return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
+
+
+def load_init(init_dir: Path, step: int | None) -> LoadedModel:
+    try:
+        return load_model(init_dir, step)
+    except (FileNotFoundError, ValueError) as exc:
+        at = f" at step {step}" if step is not None else ""
+        raise InitRunError(f"Cannot start GRPO from {str(init_dir)!r}{at}: {exc}") from exc
 
 
 def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, loaded: LoadedModel) -> dict:
@@ -433,9 +481,7 @@ class GRPOTrainer:
 
     def _record_samples(self, step: int, samples: list[dict]) -> None:
         self.samples_log.append({"step": step, "samples": samples})
-        on_samples = getattr(self.hooks, "on_samples", None)  # not part of TrainHooks (yet)
-        if on_samples is not None:
-            on_samples(step, samples)
+        self.hooks.on_samples(step, samples)
 
     def train_step(self, step: int) -> tuple[dict, list[dict]]:
         """Sample, score and update for 0-based `step`: its metrics and, every sample_every steps, samples."""

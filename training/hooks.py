@@ -28,6 +28,9 @@ class TrainHooks:
     def on_checkpoint(self, step: int) -> None:
         """A checkpoint of `step` is complete on disk."""
 
+    def on_samples(self, step: int, samples: list[dict]) -> None:
+        """GRPO: completions sampled at `step` with their judges (training.grpo.sample_rows)."""
+
     def should_cancel(self) -> bool:
         return False
 
@@ -106,6 +109,9 @@ class JsonEventHooks(TrainHooks):
 
     def on_checkpoint(self, step: int) -> None:
         self.emit(protocol.CHECKPOINT, step=step)
+
+    def on_samples(self, step: int, samples: list[dict]) -> None:
+        self.emit(protocol.SAMPLES, step=step, samples=samples)
 
     def should_cancel(self) -> bool:
         return self.signals.should_stop()

@@ -8,6 +8,8 @@ Events (`{"event": kind, ...}`):
 - `log`: a line for the run's log (`message`);
 - `checkpoint`: a checkpoint of `step` is complete on disk (the launcher uploads it to a shared store);
 - `prediction`: one judged eval item (`id`, `output`, `correct`, ...);
+- `samples`: completions a GRPO step sampled, with their judges (`step`, `samples`: a list of `prompt`,
+  `expected_answer`, `completion`, `stopped`, `reward`, `judges`, `advantage`), every `sample_every` steps;
 - `done`: the command finished (`status`: completed | cancelled | interrupted, plus its summary);
 - `error`: why it stopped (`kind`, `message`, `errors`), printed before a non-zero exit.
 
@@ -26,6 +28,7 @@ STEP = "step"
 LOG = "log"
 CHECKPOINT = "checkpoint"
 PREDICTION = "prediction"
+SAMPLES = "samples"
 DONE = "done"
 ERROR = "error"
 
