@@ -32,7 +32,7 @@ from pathlib import Path
 from training.run_files import RUN_CONFIG_FILE, read_json
 
 MAX_BATCH = 8
-BATCH_WINDOW_S = 0.01  # how long the first request of a batch waits for company
+BATCH_WINDOW_S = 0.025  # how long the first request of a batch waits for company
 # Padded batch shapes: a lone request runs alone, any batch fills MAX_BATCH rows. Each new shape is a
 # compilation (a second or more on a CPU), which costs more than decoding a few padding rows.
 _BATCH_SIZES = (1, MAX_BATCH)
