@@ -70,12 +70,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(db_name: str, port: int, extra_env: dict | None = None) -> subprocess.Popen:
+WEB_WORKERS = ("--workers", "3", "--worker-class", "sync")  # as `make web`
+
+
+def start_gunicorn(db_name: str, port: int, extra_env: dict | None = None,
+                   workers: tuple[str, ...] = WEB_WORKERS) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url_for(db_name), "DEBUG": "0", **(extra_env or {})}
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "tunixrt.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "3", "--worker-class", "sync",  # as `make web`
-         "--log-level", "warning"],
+         f"127.0.0.1:{port}", *workers, "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60

@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench._django import database_url_for, throwaway_database
-from bench.bench_api import free_port
+from bench._django import throwaway_database
+from bench.bench_api import free_port, start_gunicorn
 from bench.report import QUICK, compare, figure, quick
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,33 +33,13 @@ ROUNDS = quick(5, 1)
 ISSUE = "#24 serving"
 
 
-def _env(db_name: str) -> dict:
-    return {**os.environ, "DATABASE_URL": database_url_for(db_name), "DEBUG": "0"}
-
-
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def start_model_server(db_name: str, port: int) -> subprocess.Popen:
-    """gunicorn as `make models` runs it: one process, so one model host and one loaded copy."""
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "tunixrt.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--worker-class", "gthread", "--threads", "16", "--timeout", "300",
-         "--log-level", "warning"],
-        cwd=ROOT, env=_env(db_name), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("gunicorn did not become healthy:\n" + process.stderr.read()[-3000:])
+# As `make models`: one process, so one model host and one loaded copy.
+MODEL_SERVER = ("--workers", "1", "--worker-class", "gthread", "--threads", "16", "--timeout", "300")
 
 
 def _ask(port: int, token: str, prompt: str) -> dict:
@@ -150,7 +130,7 @@ def main():
         version, token, prompts = _setup()
         folder = version_folder(version)
         port = free_port()
-        server = start_model_server(db_name, port)
+        server = start_gunicorn(db_name, port, workers=MODEL_SERVER)
         try:
             for _ in range(2):  # loads the model and compiles each batch shape the clients will meet
                 _round(port, token, prompts)

@@ -42,8 +42,8 @@ def chat_completion_create(*, user, data) -> dict:
 
 def complete(version: ModelVersion, values: dict) -> dict:
     """One chat completion of `version` for already validated `values` (the admin playground calls this)."""
-    max_tokens = values.get("max_completion_tokens") or values.get("max_tokens") or context_length(version)
     limit = context_length(version)
+    max_tokens = values.get("max_completion_tokens") or values.get("max_tokens") or limit
     if limit and max_tokens > limit:
         field = "max_completion_tokens" if values.get("max_completion_tokens") else "max_tokens"
         raise Invalid({field: [f"At most {limit}: this model's context is {limit} tokens."]},

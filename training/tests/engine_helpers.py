@@ -54,17 +54,29 @@ def write_config_yaml(path: Path, config: TrainConfig) -> Path:
     return path
 
 
-class CliRun:
-    """`python -m training train ...` in a subprocess, read event by event from its stdout."""
+def train_addition_start(root: Path) -> Path:
+    """The GRPO tests' starting point, `root/sft`: 60 SFT steps on the 25 single-digit additions, after which
+    the tiny model writes the target format in about a quarter of its samples at temperature 1."""
+    from training.engine import train
 
-    def __init__(self, config_path: Path, data_path: Path, out_dir: Path, *extra: str):
+    traces = [arithmetic_trace(a, b) for a in range(5) for b in range(5)] * 4
+    random.Random(0).shuffle(traces)
+    data = write_sft_file(root / "data.jsonl", traces)
+    config = tiny_config(max_steps=60, checkpoint_every=0, max_seq_len=96, learning_rate=1e-2, warmup_steps=5)
+    train(config, data, root / "sft", peak_flops=1e11)
+    return root / "sft"
+
+
+class CliProcess:
+    """A `python -m training <args>` subprocess, read event by event from its stdout."""
+
+    def __init__(self, *args: str, cwd: Path | None = None, stderr=None):
         import subprocess
         import sys
 
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "training", "train", "--config", str(config_path),
-             "--data", str(data_path), "--out", str(out_dir), "--peak-flops", "1e11", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [sys.executable, "-m", "training", *args], cwd=cwd, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if stderr is None else stderr, text=True,
         )
         self.events: list[dict] = []
 
@@ -86,6 +98,14 @@ class CliRun:
         while self.next_event() is not None:
             pass
         return self.process.wait(timeout=timeout)
+
+
+class CliRun(CliProcess):
+    """`python -m training train ...` in a subprocess."""
+
+    def __init__(self, config_path: Path, data_path: Path, out_dir: Path, *extra: str):
+        super().__init__("train", "--config", str(config_path), "--data", str(data_path), "--out", str(out_dir),
+                         "--peak-flops", "1e11", *extra)
 
 
 def run_losses(run_dir: Path) -> dict[int, float]:

@@ -8,7 +8,6 @@ samples at temperature 1, which leaves GRPO room to raise the `format` reward wi
 import io
 import json
 import math
-import random
 
 import jax
 import jax.numpy as jnp
@@ -18,14 +17,13 @@ import pytest
 from training import judges
 from training.checkpoints import CheckpointStore
 from training.config import ConfigError
-from training.engine import train
 from training.generate import generate_batch, left_pad, load_model, prompt_length
 from training.grpo import GRPOConfig, completion_batch, grpo_loss, grpo_run_config, grpo_train, step_seed
 from training.hooks import CollectingHooks, JsonEventHooks
 from training.render import render_prompt
 from training.rewards import RewardSpec, group_advantages
 from training.run_files import RUN_CONFIG_FILE, RunMismatchError, read_json, read_metrics
-from training.tests.engine_helpers import arithmetic_trace, tiny_config, write_sft_file
+from training.tests.engine_helpers import train_addition_start
 
 PROMPTS = [{"prompt": f"What is {a} + {b}?", "expected_answer": str(a + b)} for a in range(5) for b in range(5)]
 ALL_JUDGES = {"answer_exact": 1.0, "format": 0.5, "reasoning_checks": 0.25}
@@ -58,12 +56,7 @@ class KillAfterStep(CollectingHooks):
 @pytest.fixture(scope="module")
 def init_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo")
-    traces = [arithmetic_trace(a, b) for a in range(5) for b in range(5)] * 4
-    random.Random(0).shuffle(traces)
-    data = write_sft_file(root / "data.jsonl", traces)
-    config = tiny_config(max_steps=60, checkpoint_every=0, max_seq_len=96, learning_rate=1e-2, warmup_steps=5)
-    train(config, data, root / "sft", peak_flops=1e11)
-    return root / "sft"
+    return train_addition_start(root)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,8 @@ samples earn a reward, so the updates compared below carry real policy gradients
 """
 
 import json
-import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -17,10 +15,12 @@ import numpy as np
 import pytest
 
 from training.checkpoints import CheckpointStore
-from training.engine import train
 from training.generate import load_model
 from training.run_files import read_json, read_metrics
-from training.tests.engine_helpers import arithmetic_trace, tiny_config, write_sft_file
+from training.tests.engine_helpers import (
+    CliProcess,
+    train_addition_start,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TIMING_KEYS = ("sample_seconds", "update_seconds")
@@ -32,32 +32,12 @@ CONFIG = {
 }
 
 
-class GrpoCli:
-    """`python -m training grpo ...` in a subprocess, read event by event from its stdout."""
+class GrpoCli(CliProcess):
+    """`python -m training grpo ...` in a subprocess."""
 
     def __init__(self, inputs: dict, out_dir: Path, *extra: str, stderr=subprocess.DEVNULL):
-        command = [sys.executable, "-m", "training", "grpo", "--config", str(inputs["config"]),
-                   "--prompts", str(inputs["prompts"]), "--init", str(inputs["init"]), "--out", str(out_dir), *extra]
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        self.events: list[dict] = []
-
-    def next_event(self) -> dict | None:
-        line = self.process.stdout.readline()
-        if not line:
-            return None
-        self.events.append(json.loads(line))
-        return self.events[-1]
-
-    def wait_for(self, predicate) -> dict:
-        while (event := self.next_event()) is not None:
-            if predicate(event):
-                return event
-        raise AssertionError(f"the run ended without the awaited event; last events: {self.events[-3:]}")
-
-    def finish(self, timeout: float = 120) -> int:
-        while self.next_event() is not None:
-            pass
-        return self.process.wait(timeout=timeout)
+        super().__init__("grpo", "--config", str(inputs["config"]), "--prompts", str(inputs["prompts"]),
+                         "--init", str(inputs["init"]), "--out", str(out_dir), *extra, cwd=REPO, stderr=stderr)
 
     def steps(self) -> dict[int, dict]:
         return {event["step"]: without_timings(event) for event in self.events if event["event"] == "step"}
@@ -73,11 +53,7 @@ def without_timings(metrics: dict) -> dict:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo_cli")
-    traces = [arithmetic_trace(a, b) for a in range(5) for b in range(5)] * 4
-    random.Random(0).shuffle(traces)
-    data = write_sft_file(root / "data.jsonl", traces)
-    config = tiny_config(max_steps=60, checkpoint_every=0, max_seq_len=96, learning_rate=1e-2, warmup_steps=5)
-    train(config, data, root / "sft", peak_flops=1e11)
+    train_addition_start(root)
     prompts = root / "prompts.jsonl"
     with open(prompts, "w", encoding="utf-8") as handle:  # eval-item shaped: the extra keys are ignored
         for index, (a, b) in enumerate([(a, b) for a in range(5) for b in range(2)]):
