@@ -122,7 +122,8 @@ def _done(hooks, result, **extra) -> int:
 
 
 def command_grpo(args) -> int:
-    from training.grpo import SAMPLES_FILE, GRPOConfig, InitRunError, grpo_train, read_prompts
+    from training.grpo.config import SAMPLES_FILE, GRPOConfig, InitRunError, read_prompts
+    from training.grpo.trainer import grpo_train
     from training.hooks import JsonEventHooks
 
     if args.parent_pid:

@@ -29,7 +29,7 @@ class TrainHooks:
         """A checkpoint of `step` is complete on disk."""
 
     def on_samples(self, step: int, samples: list[dict]) -> None:
-        """GRPO: completions sampled at `step` with their judges (training.grpo.sample_rows)."""
+        """GRPO: completions sampled at `step` with their judges (training.grpo.trainer.sample_rows)."""
 
     def should_cancel(self) -> bool:
         return False

@@ -18,7 +18,9 @@ from training import judges
 from training.checkpoints import CheckpointStore
 from training.config import ConfigError
 from training.generate import generate_batch, left_pad, load_model, prompt_length
-from training.grpo import GRPOConfig, completion_batch, grpo_loss, grpo_run_config, grpo_train, step_seed
+from training.grpo.config import GRPOConfig, step_seed
+from training.grpo.loss import completion_batch, grpo_loss
+from training.grpo.trainer import grpo_run_config, grpo_train
 from training.hooks import CollectingHooks, JsonEventHooks
 from training.render import render_prompt
 from training.rewards import RewardSpec, group_advantages
