@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.render import render_prompt
-from training.run_files import RUN_CONFIG_FILE, read_json
+from training.run_files import RUN_CONFIG_FILE, context_length, read_json
 
 GROUP_KEYS = ("category", "section", "difficulty")
 
@@ -129,7 +129,7 @@ def evaluate_stream(model_dir_or_out_dir: str | Path, eval_items: list[dict], *,
     if not eval_items:
         raise ValueError("No eval items to evaluate.")
     run_config = _run_config(out_dir)
-    max_new_tokens = max_new_tokens or int(run_config["config"]["max_seq_len"])
+    max_new_tokens = max_new_tokens or context_length(run_config)
     generate_batches = _tunix_texts if run_config.get("backend") == "tunix" else _builtin_texts
     prompts = [render_prompt(item["prompt"]) for item in eval_items]
     for start, generations, seconds in generate_batches(out_dir, prompts, max_new_tokens, temperature, seed,
@@ -147,7 +147,7 @@ def evaluate(model_dir_or_out_dir: str | Path, eval_items: list[dict], *, max_ne
         model_dir_or_out_dir, eval_items, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
         batch_size=batch_size, step=step) for prediction in batch]
     summary = summarize(predictions)
-    max_new_tokens = max_new_tokens or int(_run_config(Path(model_dir_or_out_dir))["config"]["max_seq_len"])
+    max_new_tokens = max_new_tokens or context_length(_run_config(Path(model_dir_or_out_dir)))
     summary["generation"] = {
         "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed, "batch_size": batch_size,
         "wall_seconds": time.perf_counter() - began,

@@ -77,6 +77,12 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def context_length(run_config: dict) -> int:
+    """The context a run's model was trained on: its TrainConfig's max_seq_len, or (a GRPO run, whose
+    config has none) the one it inherited from the run it started from."""
+    return int(run_config.get("max_seq_len") or run_config["config"]["max_seq_len"])
+
+
 def ensure_run_config(out_dir: Path, run_config: dict) -> dict:
     """Write run_config.json, or check that an existing one describes the same run."""
     path = out_dir / RUN_CONFIG_FILE

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.run_files import RUN_CONFIG_FILE, read_json
+from training.run_files import context_length as run_context_length
 
 MAX_BATCH = 8
 BATCH_WINDOW_S = 0.025  # how long the first request of a batch waits for company
@@ -82,7 +83,7 @@ class ModelCache:
 
 def context_length(loaded) -> int:
     """What the model was trained on: longer prompts or completions reach positions it never saw."""
-    return int(loaded.run_config["config"]["max_seq_len"])
+    return run_context_length(loaded.run_config)
 
 
 def _check_lengths(loaded, prompt: str, max_tokens: int) -> int:
@@ -235,7 +236,7 @@ class Host:
             os.environ[MODELS_DIR_ENV] = request["models_dir"]
         n = int(request.get("n", 1))
         prompt_tokens = len(tunix_generate.loaded_tokenizer(request["folder"]).encode(request["prompt"]))
-        limit = int(read_json(Path(request["folder"]) / RUN_CONFIG_FILE)["config"]["max_seq_len"])
+        limit = run_context_length(read_json(Path(request["folder"]) / RUN_CONFIG_FILE))
         if prompt_tokens > limit:
             raise RequestError("context_length_exceeded",
                                f"The prompt is {prompt_tokens} tokens; this model's context is {limit}.")
