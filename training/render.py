@@ -17,7 +17,8 @@ TEMPLATE_NAME = "gemma_reasoning"
 TEMPLATE_VERSION = "1"
 # tunix_sft_answer_only is the show-your-work ablation: the same traces with an empty reasoning
 # section, so a model trained on it can be compared with one trained on the full traces.
-EXPORT_FORMATS = ("trace", "tunix_sft", "training_example", "messages", "tunix_sft_answer_only")
+# grpo_prompt is what a GRPO run samples from: the raw prompt and the answer its judges compare against.
+EXPORT_FORMATS = ("trace", "tunix_sft", "training_example", "messages", "tunix_sft_answer_only", "grpo_prompt")
 
 # Stable namespace so a training_example id is a pure function of its source trace id.
 _EXAMPLE_NAMESPACE = uuid.UUID("6f6b1f0e-6a8c-4c1e-9a43-2b1f3c0d7e55")
@@ -76,6 +77,12 @@ def render_tunix_sft_answer_only(trace: dict, trace_id: str) -> dict:
     return render_tunix_sft(trace, trace_id, show_work=False)
 
 
+def render_grpo_prompt(trace: dict, trace_id: str) -> dict:
+    """The trace's prompt as raw user text (GRPO renders it) and its final answer as the expected one."""
+    return {"id": str(trace_id), "prompt": trace["prompt"], "expected_answer": trace["final_answer"],
+            "metadata": trace.get("meta") or {}}
+
+
 def render_training_example(trace: dict, trace_id: str) -> dict:
     return {
         "id": str(uuid.uuid5(_EXAMPLE_NAMESPACE, str(trace_id))),
@@ -104,6 +111,7 @@ RENDERERS = {
     "training_example": render_training_example,
     "messages": render_messages,
     "tunix_sft_answer_only": render_tunix_sft_answer_only,
+    "grpo_prompt": render_grpo_prompt,
 }
 
 
