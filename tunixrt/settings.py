@@ -199,6 +199,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TraceStatusEnum": "apps.traces.models.TraceStatus",
         "JobStatusEnum": "apps.core.models.JobStatus",
+        "RunAlgorithmEnum": "apps.runs.models.Algorithm",
         "ReviewStatusEnum": ["approved", "rejected", "needs_review"],
     },
 }

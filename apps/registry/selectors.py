@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from django.db.models import QuerySet
 
-from apps.core.errors import NotFound
+from apps.core.errors import Invalid, NotFound
 from apps.core.lookups import as_int, get_by_uuid
 from apps.core.models import JobStatus
 from apps.core.visibility import visible_to
@@ -20,7 +20,9 @@ from apps.datasets.models import DatasetItem
 from apps.datasets.selectors import datasets_visible_to
 from apps.evaluations.selectors import evaluations_visible_to
 from apps.registry.models import NAME_RE, AliasEvent, ModelVersion, RegisteredModel
+from apps.runs.models import TrainingRun
 from apps.runs.selectors import runs_visible_to
+from apps.runs.services import InitSource, init_from_run
 from apps.traces.models import CurationEvent
 from apps.traces.selectors import VIEW_ALL_PERMISSION as TRACE_VIEW_ALL_PERMISSION
 from apps.traces.selectors import trace_get, traces_visible_to
@@ -57,6 +59,17 @@ def version_get(*, user, version_id) -> ModelVersion:
                        version_id, what="model version")
 
 
+def version_init_source(*, user, ref) -> InitSource:
+    """The run and checkpoint a model version was promoted from, for a run that starts from the version
+    (registered with the runs app as the `init_from.version` resolver)."""
+    try:
+        version = version_get(user=user, version_id=ref)
+    except NotFound:
+        raise Invalid({"init_from.version": [f"No model version {ref!r}."]}) from None
+    return init_from_run(version.source_run, version.checkpoint_step, field_name="init_from.version",
+                         version_id=version.pk)
+
+
 def alias_history(model: RegisteredModel) -> QuerySet[AliasEvent]:
     return (AliasEvent.objects.filter(model=model).select_related("from_version", "to_version", "regression_check")
             .order_by("-at", "-id"))
@@ -88,7 +101,9 @@ def version_lineage(version: ModelVersion, *, user, trace_offset: int = 0, trace
         "model_version": {"id": version.pk, "model": version.model.name, "label": version.label,
                           "checkpoint_step": version.checkpoint_step},
         "run": {"id": run.pk, "status": run.status, "backend": run.backend, "model": run.model,
-                "config_hash": run.config_hash, "final_loss": run.final_loss},
+                "config_hash": run.config_hash, "final_loss": run.final_loss, "algorithm": run.algorithm,
+                "init_from": run.init_from or None},
+        "ancestors": run_ancestors(run),
         "dataset_version": {"id": version.dataset_version_id, "content_hash": version.dataset_content_hash,
                             "trace_count": dataset.trace_count if dataset else None,
                             "created_by": dataset.created_by_id if dataset else None},
@@ -99,6 +114,27 @@ def version_lineage(version: ModelVersion, *, user, trace_offset: int = 0, trace
              "prompt": item.trace.prompt[:200], "content_hash": item.trace.content_hash,
              "curation_events": events.get(item.trace_id, [])} for item in items]},
     }
+
+
+def run_ancestors(run, *, limit: int = 20) -> list[dict]:
+    """The runs whose weights `run` started from, nearest first (a GRPO run → the SFT run it continued →
+    …), each with the version it was named by and its dataset, whose traces that version's lineage lists.
+    One query per generation; a run that started from scratch costs none."""
+    ancestors, parent_id = [], run.init_run_id
+    step, version_id = run.init_step, (run.init_from or {}).get("version")
+    while parent_id is not None and len(ancestors) < limit:
+        parent = TrainingRun.objects.filter(pk=parent_id).values(
+            "id", "status", "algorithm", "backend", "model", "config_hash", "dataset_version_id",
+            "dataset_content_hash", "init_run_id", "init_step", "init_from").first()
+        if parent is None:
+            break
+        ancestors.append({"run": parent["id"], "checkpoint_step": step, "model_version": version_id,
+                          **{key: parent[key] for key in ("status", "algorithm", "backend", "model", "config_hash")},
+                          "dataset_version": {"id": parent["dataset_version_id"],
+                                              "content_hash": parent["dataset_content_hash"]}})
+        parent_id, step = parent["init_run_id"], parent["init_step"]
+        version_id = (parent["init_from"] or {}).get("version")
+    return ancestors
 
 
 def trace_lineage(*, user, trace_id) -> dict:

@@ -14,8 +14,14 @@ from django.db import models
 from apps.core.models import Job
 from apps.datasets.models import DatasetVersion
 
-# The per-step values a trainer reports and a RunMetric row stores (besides its step).
+# The per-step values a trainer reports and a RunMetric row stores in columns (besides its step); any
+# other number a step reports (GRPO's rewards, KL, lengths, timings) is kept in the row's `values`.
 METRIC_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "eval_loss")
+
+
+class Algorithm(models.TextChoices):
+    SFT = "sft", "supervised fine-tuning"
+    GRPO = "grpo", "GRPO (reinforcement learning from the judges)"
 
 
 class TrainingRun(Job):
@@ -29,6 +35,13 @@ class TrainingRun(Job):
     model = models.CharField(max_length=64, help_text="the model preset")
     seed = models.BigIntegerField()
     max_steps = models.PositiveIntegerField()
+    algorithm = models.CharField(max_length=8, choices=Algorithm.choices, default=Algorithm.SFT)
+    # The weights the run starts from (None: from scratch, or base Gemma weights): a completed run and one of
+    # its checkpoints. `init_from` records what the client asked (a model version or a run) and what the
+    # parent was (its config hash, model preset, tokenizer, context length), as lineage reads it.
+    init_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    init_step = models.PositiveIntegerField(null=True, blank=True)
+    init_from = models.JSONField(default=dict, blank=True)
     auto_evaluate = models.BooleanField(default=True, help_text="queue an evaluation of the final checkpoint")
     auto_eval_set = models.CharField(max_length=200, blank=True, default="",
                                      help_text="the eval set of that evaluation (blank: AUTO_EVAL_SET)")
@@ -90,6 +103,7 @@ class RunMetric(models.Model):
     grad_norm = models.FloatField(null=True)
     tokens_per_s = models.FloatField(null=True)
     eval_loss = models.FloatField(null=True)
+    values = models.JSONField(default=dict, blank=True, help_text="the step's other numbers, by name")
     at = models.DateTimeField()
 
     class Meta:
