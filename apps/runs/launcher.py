@@ -8,6 +8,11 @@ file, then SIGTERM, then SIGKILL, after the backend's grace). When the trainer e
 records its files as artifacts, catches up any metric the database missed from the run folder's
 `metrics.jsonl`, and ends the row in exactly one state.
 
+A GRPO run follows the same path with other inputs: the split's prompts with their expected answers, its
+GRPOConfig as JSON, and its parent's checkpoint copied into the run folder (`init/`), then
+`python -m training grpo`. Its steps report more numbers than SFT's columns; they go to the metric row's
+`values`. Its sampled completions stay in the run's `samples.jsonl` artifact, read through the API.
+
 A retried run finds its folder and checkpoints from the lost attempt: the export is the same bytes,
 the trainer resumes from its latest checkpoint, and replayed steps overwrite their metric rows. The
 trainer holds a lock on the folder, so a lost attempt's trainer that still runs cannot write beside it.
@@ -15,7 +20,9 @@ trainer holds a lock on the folder, so a lost attempt's trainer that still runs 
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import sys
 import time
@@ -35,15 +42,18 @@ from apps.core.paths import resolve_inside
 from apps.core.store import artifact_store
 from apps.datasets.selectors import dataset_export_chunks
 from apps.runs import storage
-from apps.runs.models import METRIC_FIELDS, RunLogLine, RunMetric, TrainingRun
+from apps.runs.models import METRIC_FIELDS, Algorithm, RunLogLine, RunMetric, TrainingRun
 from apps.runs.requests import model_dir_problem
 from apps.runs.selectors import run_checkpoint_steps
 from apps.runs.services import run_topic
 from training import protocol
+from training.grpo.config import SAMPLES_FILE
 from training.run_files import METRICS_FILE, read_metrics
 
 logger = logging.getLogger(__name__)
 
+# Keys of a step event that are not metrics of the step.
+NOT_METRICS = ("event", "step", "at")
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 2000
 
@@ -63,9 +73,13 @@ def _train(run: TrainingRun, context: JobContext) -> dict:
     relay = Relay(run, context)
     relay.note(f"attempt {context.claim.attempt} of {run.max_attempts} claimed by {run.worker}")
     context.retry_while_owned(relay.flush)
-    _export_inputs(run, paths, relay)
+    if run.algorithm == Algorithm.GRPO:
+        _export_grpo_inputs(run, paths, relay)
+        context.retry_while_owned(lambda: _stage_init(run, paths, relay))
+    else:
+        _export_inputs(run, paths, relay)
     context.retry_while_owned(lambda: _stage_from_store(run, paths, relay))
-    child = _start_trainer(run, paths)
+    child = _start_grpo(run, paths) if run.algorithm == Algorithm.GRPO else _start_trainer(run, paths)
     relay.note(f"trainer started (pid {child.pid}): {run.backend} {run.model}, {run.max_steps} steps")
     outcome = follow(child, context, relay, cancel_file=paths.cancel_file,
                      grace_seconds=cancel_grace_seconds(run.backend))
@@ -96,6 +110,28 @@ def _export_inputs(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> N
     relay.note(f"exported {run.dataset_version_id} split {run.split} ({run.dataset_content_hash[:12]}…)")
 
 
+def _export_grpo_inputs(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> None:
+    paths.inputs.mkdir(parents=True, exist_ok=True)
+    _write_export(run, run.split, paths.prompts, fmt="grpo_prompt")
+    partial = paths.grpo_config.with_name(paths.grpo_config.name + ".partial")
+    partial.write_text(json.dumps(run.config, sort_keys=True), encoding="utf-8")
+    os.replace(partial, paths.grpo_config)
+    relay.note(f"exported {run.dataset_version_id} split {run.split} as GRPO prompts "
+               f"({run.dataset_content_hash[:12]}…)")
+
+
+def _stage_init(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> None:
+    """The parent's checkpoint, copied beside the run. Checked at request time; if the parent's files have
+    gone since, the run fails as an input error naming the parent."""
+    try:
+        copied = storage.stage_init(run.init_run, run.init_step, paths.init)
+    except FileNotFoundError as exc:
+        raise Invalid({"init_from": [f"Cannot start from run {run.init_run_id} step {run.init_step}: {exc}."]},
+                      code="trainer_input_error") from None
+    if copied:
+        relay.note(f"copied {copied} files of run {run.init_run_id} (checkpoint {run.init_step}) to start from")
+
+
 def _stage_from_store(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -> None:
     """A retry on a host without the lost attempt's folder (another machine, a wiped scratch disk) starts
     from what the store holds: the latest uploaded checkpoint and the files beside it."""
@@ -105,10 +141,10 @@ def _stage_from_store(run: TrainingRun, paths: storage.RunPaths, relay: Relay) -
         relay.note(f"fetched {fetched} files from the artifact store (checkpoint {steps[-1] if steps else None})")
 
 
-def _write_export(run: TrainingRun, split: str, target: Path) -> None:
+def _write_export(run: TrainingRun, split: str, target: Path, *, fmt: str = "tunix_sft") -> None:
     partial = target.with_name(target.name + ".partial")
     with open(partial, "wb") as handle:
-        for chunk in dataset_export_chunks(dataset=run.dataset_version, fmt="tunix_sft", split=split):
+        for chunk in dataset_export_chunks(dataset=run.dataset_version, fmt=fmt, split=split):
             handle.write(chunk)
     os.replace(partial, target)
 
@@ -120,6 +156,14 @@ def _start_trainer(run: TrainingRun, paths: storage.RunPaths) -> ChildProcess:
                "--parent-pid", str(os.getpid())]
     if paths.eval_data.exists():
         command += ["--eval-data", str(paths.eval_data)]
+    return ChildProcess(command, cwd=settings.BASE_DIR)
+
+
+def _start_grpo(run: TrainingRun, paths: storage.RunPaths) -> ChildProcess:
+    paths.cancel_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "training", "grpo", "--config", str(paths.grpo_config),
+               "--prompts", str(paths.prompts), "--init", str(paths.init), "--init-step", str(run.init_step),
+               "--out", str(paths.out), "--cancel-file", str(paths.cancel_file), "--parent-pid", str(os.getpid())]
     return ChildProcess(command, cwd=settings.BASE_DIR)
 
 
@@ -154,6 +198,9 @@ class Relay(Sink):
             self.line("trainer", str(event.get("message", "")))
         elif event["event"] == protocol.CHECKPOINT:
             self.checkpoint_written(event)
+        elif event["event"] == protocol.SAMPLES:
+            self.line("trainer", f"step {event.get('step')}: {len(event.get('samples') or [])} completions sampled "
+                                 f"(in {SAMPLES_FILE})")
         else:
             self.line("trainer", str(event))
 
@@ -218,13 +265,16 @@ class Relay(Sink):
 
 
 def metric_row(run: TrainingRun, values: dict) -> RunMetric:
-    return RunMetric(run=run, step=int(values["step"]), at=timezone.now(),
+    """A step's numbers: the common ones in their columns, every other finite number in `values`."""
+    others = {str(name): number for name, value in values.items()
+              if name not in METRIC_FIELDS and name not in NOT_METRICS and (number := _number(value)) is not None}
+    return RunMetric(run=run, step=int(values["step"]), at=timezone.now(), values=others,
                      **{name: _number(values.get(name)) for name in METRIC_FIELDS})
 
 
 def upsert_metrics(rows: list[RunMetric]) -> None:
     RunMetric.objects.bulk_create(rows, batch_size=1000, update_conflicts=True, unique_fields=["run", "step"],
-                                  update_fields=[*METRIC_FIELDS, "at"])
+                                  update_fields=[*METRIC_FIELDS, "values", "at"])
 
 
 def catch_up_metrics(run: TrainingRun, metrics_file: Path) -> int:
@@ -239,7 +289,10 @@ def catch_up_metrics(run: TrainingRun, metrics_file: Path) -> int:
 
 
 def _number(value):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number as a float; anything else (a NaN a diverged run reports included) as None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 # --- the end -------------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from django.conf import settings
 from apps.core.lookups import as_int
 from apps.core.store import PARTIAL, artifact_store
 from apps.runs.models import RunArtifact, TrainingRun
-from training.run_files import MANIFEST_FILE, file_sha256
+from training.run_files import MANIFEST_FILE, RUN_CONFIG_FILE, file_sha256
 
 NAMESPACE = "runs"
 UNSTORED_SUFFIXES = (".tmp", PARTIAL)
+INIT_FILES = (RUN_CONFIG_FILE,)  # besides the tokenizer and the checkpoint: what loading a run's weights reads
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,20 @@ class RunPaths:
     @property
     def config(self) -> Path:
         return self.inputs / "config.yaml"
+
+    @property
+    def prompts(self) -> Path:
+        """GRPO: the split's prompts with their expected answers."""
+        return self.inputs / "prompts.grpo_prompt.jsonl"
+
+    @property
+    def grpo_config(self) -> Path:
+        return self.inputs / "grpo_config.json"
+
+    @property
+    def init(self) -> Path:
+        """The parent run's files a run starts from (its config, tokenizer and one checkpoint)."""
+        return self.root / "init"
 
     @property
     def cancel_file(self) -> Path:
@@ -235,6 +250,26 @@ def stage_outputs(run: TrainingRun, out: Path, *, step: int | None = None) -> in
     if wanted is not None:
         fetched += _stage_checkpoint(run, out, wanted, [name for name in names if checkpoint_step_of(name) == wanted])
     return fetched
+
+
+def stage_init(parent: TrainingRun, step: int, target: Path) -> int:
+    """Copy into `target` what a run needs to start from `parent`'s checkpoint `step`: the parent's run
+    config, its tokenizer and that checkpoint, from the store (a copy even from the default store, so the
+    parent's folder may rotate, be pruned or be deleted without touching this run). Returns the files
+    copied; a target that is complete already (a retry) is kept."""
+    names = [name for name in RunArtifact.objects.filter(run=parent).values_list("name", flat=True)
+             if checkpoint_step_of(name) == step or name in INIT_FILES or artifact_kind(name) == "tokenizer"]
+    if not any(checkpoint_step_of(name) == step for name in names):
+        raise FileNotFoundError(f"run {parent.pk} has no recorded checkpoint at step {step}")
+    if (target / "checkpoints" / str(step)).is_dir() and (target / RUN_CONFIG_FILE).exists():
+        return 0
+    store, copied = artifact_store(), 0
+    for name in names:
+        if checkpoint_step_of(name) is None:
+            store.get(NAMESPACE, artifact_key(parent, name), target / name)
+            copied += 1
+    return copied + _stage_checkpoint(parent, target, step, [name for name in names
+                                                             if checkpoint_step_of(name) == step])
 
 
 def _stage_checkpoint(run: TrainingRun, out: Path, step: int, names: list[str]) -> int:
