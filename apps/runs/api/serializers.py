@@ -8,6 +8,7 @@ from apps.core.models import JobStatus
 from apps.core.validation import QuerySerializer
 from apps.runs.models import RunArtifact, TrainingRun
 from training.config import BACKENDS
+from training.rewards import JUDGE_NAMES
 
 
 class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
@@ -23,7 +24,7 @@ class TrainingRunSerializer(JobSerializerMixin, serializers.ModelSerializer):
         fields = ["id", "url", *JobSerializerMixin.JOB_FIELDS, "cancel_requested", "dataset_id",
                   "dataset_content_hash", "split", "backend", "model", "seed", "max_steps", "steps_completed",
                   "final_loss", "tokens_per_s", "mfu_estimate", "duration_seconds", "created_by", "auto_evaluate",
-                  "source"]
+                  "source", "algorithm", "init_run"]
 
     def get_url(self, obj) -> str:
         return reverse("run-detail", kwargs={"run_id": obj.pk})
@@ -36,13 +37,13 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
     links = serializers.SerializerMethodField()
 
     class Meta(TrainingRunSerializer.Meta):
-        fields = [*TrainingRunSerializer.Meta.fields, "config", "config_hash", "final_metrics", "code_version",
-                  "device", "timings", "first_step_at", "links"]
+        fields = [*TrainingRunSerializer.Meta.fields, "config", "config_hash", "init_from", "final_metrics",
+                  "code_version", "device", "timings", "first_step_at", "links"]
 
     def get_links(self, obj) -> dict:
         kwargs = {"run_id": obj.pk}
-        return {name: reverse(f"run-{name}", kwargs=kwargs) for name in ("status", "logs", "metrics", "artifacts",
-                                                                          "cancel")} | {
+        names = ("status", "logs", "metrics", "artifacts", "cancel", "completions")
+        return {name: reverse(f"run-{name}", kwargs=kwargs) for name in names} | {
             "dataset": reverse("dataset-detail", kwargs={"dataset_id": obj.dataset_version_id})}
 
 
@@ -76,6 +77,33 @@ class LogQuerySerializer(QuerySerializer):
 
 class MetricsQuerySerializer(QuerySerializer):
     max_points = serializers.IntegerField(min_value=2, max_value=100_000, required=False)
+
+
+class CompletionQuerySerializer(QuerySerializer):
+    step = serializers.IntegerField(min_value=1, required=False, help_text="only this step's completions")
+    min_reward = serializers.FloatField(required=False, help_text="reward at least this")
+    max_reward = serializers.FloatField(required=False, help_text="reward at most this")
+    failed = serializers.ChoiceField(choices=JUDGE_NAMES, required=False, help_text="only where this judge scored 0")
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_reward"), attrs.get("max_reward")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"min_reward": [f"min_reward {low} is above max_reward {high}."]})
+        return attrs
+
+
+class CompletionSerializer(serializers.Serializer):
+    """One sampled completion of a GRPO step, with the judges' verdicts (1 pass, 0 fail)."""
+
+    step = serializers.IntegerField()
+    index = serializers.IntegerField(help_text="its place among the step's recorded samples")
+    prompt = serializers.CharField()
+    expected_answer = serializers.CharField()
+    completion = serializers.CharField()
+    stopped = serializers.BooleanField(help_text="false: cut at max_new_tokens")
+    reward = serializers.FloatField()
+    advantage = serializers.FloatField()
+    judges = serializers.DictField(child=serializers.FloatField())
 
 
 class RunArtifactSerializer(serializers.ModelSerializer):

@@ -14,6 +14,7 @@ urlpatterns = [
     path(f"{RUN}/cancel", views.RunCancelView.as_view(), name="run-cancel"),
     path(f"{RUN}/metrics", views.RunMetricsView.as_view(), name="run-metrics"),
     path(f"{RUN}/artifacts", views.RunArtifactListView.as_view(), name="run-artifacts"),
+    path(f"{RUN}/completions", views.RunCompletionsView.as_view(), name="run-completions"),
     # Artifact names are paths inside the run's output folder (checkpoints/30/params/...).
     re_path(r"^tunix/runs/(?P<run_id>[^/]+)/artifacts/(?P<name>.+)/download$", views.RunArtifactDownloadView.as_view(),
             name="run-artifact-download"),

@@ -159,6 +159,23 @@ class RunMetricsView(APIView):
             run.pk, max_points=query.validated_data.get("max_points"))})
 
 
+class RunCompletionsView(generics.ListAPIView):
+    """A GRPO run's sampled completions with each judge's verdict, newest step first (an SFT run has none)."""
+
+    serializer_class = s.CompletionSerializer
+    query_serializer_class = s.CompletionQuerySerializer
+
+    @extend_schema(parameters=[s.CompletionQuerySerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        run = selectors.run_get(user=self.request.user, run_id=self.kwargs["run_id"])
+        query = s.CompletionQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.run_completions(run, query.validated_data)
+
+
 class RunArtifactListView(generics.ListAPIView):
     serializer_class = s.RunArtifactSerializer
 
