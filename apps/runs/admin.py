@@ -1,6 +1,8 @@
 """Runs in the admin: a filterable list, and a run page with its config, live log tail, loss and
 learning-rate charts (server-rendered SVG, refreshed while the run is live), artifacts and a cancel
-button that asks for confirmation. Runs are started through the API (`POST /api/tunix/run`)."""
+button that asks for confirmation. A GRPO run's page charts its rewards, KL, lengths and timings and lists
+its sampled completions with the judges' verdicts. The start forms (SFT, and GRPO from a completed run or
+a model version) go through the same service as `POST /api/tunix/run`."""
 
 import json
 
@@ -16,12 +18,14 @@ from django.utils.html import format_html
 from apps.core.admin_paginator import EstimatedCountPaginator
 from apps.core.charts import Series, line_chart
 from apps.core.errors import DomainError
-from apps.core.models import ACTIVE_JOB_STATUSES
+from apps.core.lookups import as_int
+from apps.core.models import ACTIVE_JOB_STATUSES, JobStatus
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_visible_to
 from apps.runs import selectors, services
-from apps.runs.models import TrainingRun
+from apps.runs.models import Algorithm, TrainingRun
 from training.recipes import BEST_BUILTIN
+from training.rewards import JUDGE_NAMES
 
 CANCEL_PERMISSION = "runs.cancel_trainingrun"
 START_PERMISSION = "runs.add_trainingrun"
@@ -63,6 +67,50 @@ class StartRunForm(forms.Form):
                 "auto_evaluate": data["auto_evaluate"]}
 
 
+class StartGRPOForm(forms.Form):
+    """A GRPO run from a completed builtin run (or a model version) on a dataset's prompts and answers."""
+
+    dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk",
+                                     help_text="Its traces' prompts and final answers are what GRPO samples and "
+                                               "judges against.")
+    parent_run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), required=False, label="start from run",
+                                        help_text="A completed builtin run; its latest checkpoint.")
+    parent_version = forms.CharField(required=False, label="or from model version",
+                                     help_text="A model version id (leave the run empty).")
+    max_steps = forms.IntegerField(min_value=1, initial=100)
+    prompts_per_step = forms.IntegerField(min_value=1, initial=8)
+    group_size = forms.IntegerField(min_value=2, initial=8, help_text="Completions sampled per prompt (G).")
+    max_new_tokens = forms.IntegerField(min_value=1, initial=128)
+    temperature = forms.FloatField(min_value=0.01, max_value=10, initial=1.0)
+    learning_rate = forms.FloatField(min_value=1e-7, max_value=1, initial=1e-4)
+    beta = forms.FloatField(min_value=0, initial=0.04, label="KL weight (beta)")
+    weight_answer_exact = forms.FloatField(min_value=0, initial=1.0, label="answer_exact weight")
+    weight_format = forms.FloatField(min_value=0, initial=0.5, label="format weight")
+    weight_reasoning_checks = forms.FloatField(min_value=0, initial=0.0, label="reasoning_checks weight")
+    checkpoint_every = forms.IntegerField(min_value=0, initial=50)
+    seed = forms.IntegerField(min_value=0, initial=0)
+    auto_evaluate = forms.BooleanField(required=False, initial=True,
+                                       help_text="Evaluate the final checkpoint on the default eval set.")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
+        self.fields["parent_run"].queryset = (selectors.runs_visible_to(user)
+                                              .filter(status=JobStatus.COMPLETED, backend="builtin")
+                                              .order_by("-finished_at"))
+
+    def request_body(self, dry_run: bool) -> dict:
+        data = self.cleaned_data
+        config = {key: data[key] for key in ("max_steps", "prompts_per_step", "group_size", "max_new_tokens",
+                                             "temperature", "learning_rate", "beta", "checkpoint_every", "seed")}
+        weights = {name: data[f"weight_{name}"] for name in JUDGE_NAMES if data[f"weight_{name}"]}
+        init_from = ({"run": str(data["parent_run"].pk)} if data["parent_run"] is not None
+                     else {"version": data["parent_version"].strip()} if data["parent_version"].strip() else None)
+        body = {"dataset_id": data["dataset"].pk, "algorithm": "grpo", "config": config,
+                "reward": {"judges": weights}, "dry_run": dry_run, "auto_evaluate": data["auto_evaluate"]}
+        return body | ({"init_from": init_from} if init_from else {})
+
+
 class DatasetFilter(admin.SimpleListFilter):
     title = parameter_name = "dataset"
 
@@ -77,6 +125,8 @@ class DatasetFilter(admin.SimpleListFilter):
 
 def run_charts(run_id) -> str:
     metrics = selectors.run_metrics(run_id, max_points=600)
+    if "reward_mean" in metrics:
+        return grpo_charts(metrics)
     loss = line_chart([Series("loss", metrics["step"], metrics["loss"]),
                        Series("eval loss", metrics["step"], metrics["eval_loss"])], title="loss by step")
     lr = line_chart([Series("learning rate", metrics["step"], metrics["lr"])], title="learning rate by step",
@@ -86,19 +136,66 @@ def run_charts(run_id) -> str:
     return f'<div class="run-charts">{loss}{lr}{speed}</div>'
 
 
+def grpo_charts(metrics: dict) -> str:
+    """Reward mean ± std (total and per judge), the groups without signal, KL, lengths, clip fraction,
+    entropy, and each step's time split into sampling and update."""
+    steps = metrics["step"]
+
+    def series(*names):
+        return [Series(label, steps, metrics[name]) for name, label in names if name in metrics]
+
+    mean, std = metrics["reward_mean"], metrics.get("reward_std") or [None] * len(steps)
+    band = [[m + d if m is not None and d is not None else None for m, d in zip(mean, std, strict=True)],
+            [m - d if m is not None and d is not None else None for m, d in zip(mean, std, strict=True)]]
+    judges = [(f"reward_{name}_mean", name) for name in JUDGE_NAMES]
+    charts = [
+        line_chart([Series("reward mean", steps, mean), Series("mean + std", steps, band[0]),
+                    Series("mean - std", steps, band[1])], title="reward (weighted total) by step"),
+        line_chart(series(*judges), title="each judge's pass rate by step", height=180),
+        line_chart(series(("zero_signal_fraction", "groups with equal rewards"), ("truncated_fraction", "truncated"),
+                          ("clip_fraction", "clipped tokens")), title="fractions by step", height=180),
+        line_chart(series(("kl", "KL to the starting model")), title="KL by step", height=160),
+        line_chart(series(("completion_length_mean", "mean"), ("completion_length_max", "max")),
+                   title="completion length (tokens) by step", height=160),
+        line_chart(series(("entropy", "entropy")), title="entropy by step", height=160),
+        line_chart(series(("sample_seconds", "sampling"), ("update_seconds", "update")),
+                   title="seconds per step", height=160),
+    ]
+    return f'<div class="run-charts">{"".join(charts)}</div>'
+
+
+COMPLETIONS_PAGE = 20
+
+
+def completions_context(request, run: TrainingRun) -> dict:
+    """The run page's completions table: `?failed=<judge>` and `?completions_offset=` from the query."""
+    failed = request.GET.get("failed")
+    failed = failed if failed in JUDGE_NAMES else None
+    offset = max(0, as_int(request.GET.get("completions_offset")) or 0)
+    try:
+        rows = selectors.run_completions(run, {"failed": failed})
+    except DomainError as exc:  # the store is away: the page still shows, and says so
+        return {"completions_error": exc.message}
+    return {"completions": rows[offset:offset + COMPLETIONS_PAGE], "completions_total": len(rows),
+            "completions_failed": failed, "judge_names": JUDGE_NAMES,
+            "completions_next": offset + COMPLETIONS_PAGE if offset + COMPLETIONS_PAGE < len(rows) else None,
+            "completions_previous": max(0, offset - COMPLETIONS_PAGE) if offset else None}
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["short_id", "status", "dataset_version_id", "model", "backend", "steps", "final_loss_display",
-                    "duration", "attempts", "queued_at"]
-    list_filter = ["status", "backend", "model", DatasetFilter, "queued_at"]
+    list_display = ["short_id", "status", "algorithm", "dataset_version_id", "model", "backend", "steps",
+                    "final_loss_display", "duration", "attempts", "queued_at"]
+    list_filter = ["status", "algorithm", "backend", "model", DatasetFilter, "queued_at"]
     search_fields = ["=id", "dataset_version__id", "config_hash"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-queued_at"]
     change_form_template = "admin/runs/trainingrun/change_form.html"
     fieldsets = [
-        (None, {"fields": ["id", "status", "dataset_link", "split", "backend", "model", "steps", "attempts",
-                           "final_loss", "tokens_per_s", "mfu_estimate", "duration", "error_code", "error"]}),
+        (None, {"fields": ["id", "status", "algorithm", "parent_link", "dataset_link", "split", "backend", "model",
+                           "steps", "attempts", "final_loss", "tokens_per_s", "mfu_estimate", "duration",
+                           "error_code", "error"]}),
         ("Provenance", {"classes": ["collapse"],
                         "fields": ["config_pretty", "config_hash", "dataset_content_hash", "seed", "code_version",
                                    "device", "timings", "created_by", "worker", "queued_at", "started_at",
@@ -118,6 +215,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def dataset_link(self, obj):
         url = reverse("admin:datasets_datasetversion_change", args=[obj.dataset_version_id])
         return format_html('<a href="{}">{}</a>', url, obj.dataset_version_id)
+
+    @admin.display(description="starts from")
+    def parent_link(self, obj):
+        if obj.init_run_id is None:
+            return "—"
+        url = reverse("admin:runs_trainingrun_change", args=[obj.init_run_id])
+        version = obj.init_from.get("version")
+        return format_html('<a href="{}">run {}</a> at step {}{}', url, str(obj.init_run_id)[:8], obj.init_step,
+                           f" (model version {version})" if version else "")
 
     @admin.display(description="steps")
     def steps(self, obj):
@@ -166,11 +272,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_start_permission(self, request):
         return request.user.has_perm(START_PERMISSION)
 
-    def start_view(self, request):
+    def start_view(self, request, form_class=StartRunForm, title="Start a training run"):
         """A form over POST /api/tunix/run: check the plan first (a dry run), then start it."""
         if not self.has_start_permission(request):
             raise PermissionDenied
-        form = StartRunForm(request.POST or None, user=request.user)
+        form = form_class(request.POST or None, user=request.user)
         plan = None
         if request.method == "POST" and form.is_valid():
             try:
@@ -182,13 +288,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.message)
                 plan = None
-        context = {**self.admin_site.each_context(request), "title": "Start a training run", "form": form,
+        context = {**self.admin_site.each_context(request), "title": title, "form": form,
                    "plan": plan.report() if plan else None, "opts": self.model._meta}
         return TemplateResponse(request, "admin/runs/trainingrun/start.html", context)
+
+    def start_grpo_view(self, request):
+        return self.start_view(request, StartGRPOForm, "Start a GRPO run")
 
     def get_urls(self):
         return [
             path("start/", self.admin_site.admin_view(self.start_view), name="runs_trainingrun_start"),
+            path("start-grpo/", self.admin_site.admin_view(self.start_grpo_view), name="runs_trainingrun_start_grpo"),
             path("<uuid:run_id>/charts/", self.admin_site.admin_view(self.charts_view), name="runs_trainingrun_charts"),
             path("<uuid:run_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="runs_trainingrun_cancel"),
             *super().get_urls(),
@@ -230,4 +340,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
                      "charts_url": reverse("admin:runs_trainingrun_charts", args=[run.pk]),
                      "cancel_url": reverse("admin:runs_trainingrun_cancel", args=[run.pk]),
                      "may_cancel": self.has_cancel_permission(request) and run.status in ACTIVE_JOB_STATUSES}
+            if run.algorithm == Algorithm.GRPO:
+                extra |= completions_context(request, run)
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
