@@ -31,7 +31,9 @@ CLIENT_ERRORS = {"context_length_exceeded": "messages"}
 
 
 def context_length(version: ModelVersion) -> int:
-    return int((version.config or {}).get("max_seq_len") or 0)
+    """The context the version was trained with; a GRPO run's is its parent's (recorded in init_from)."""
+    length = (version.config or {}).get("max_seq_len") or version.source_run.init_from.get("max_seq_len")
+    return int(length or 0)
 
 
 def chat_completion_create(*, user, data) -> dict:
