@@ -18,6 +18,7 @@ ENDPOINTS = [
     Endpoint("get", RUN + "/status", has_object=True, actor="viewer"),
     Endpoint("get", RUN + "/logs?format=json", has_object=True, actor="viewer"),
     Endpoint("get", RUN + "/metrics", has_object=True, actor="viewer"),
+    Endpoint("get", RUN + "/completions", has_object=True, actor="viewer"),
     Endpoint("get", RUN + "/artifacts", has_object=True, actor="viewer"),
     Endpoint("get", RUN + "/artifacts/{artifact}/download", has_object=True, actor="viewer"),
     Endpoint("post", RUN + "/cancel", write=True, has_object=True, actor="trainer", out_of_scope=False),

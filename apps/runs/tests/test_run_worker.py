@@ -162,3 +162,65 @@ def test_a_follower_that_reconnects_with_last_event_id_gets_every_line_once(trai
     steps = [json.loads(data)["step"] for _, kind, data in first + rest if kind == "metric"]
     assert steps == list(range(1, 301))
     assert [kind for _, kind, _ in rest][-1] == "status" and '"completed"' in rest[-1][2]
+
+
+GRPO_LONG = {"max_steps": 30, "prompts_per_step": 2, "group_size": 4, "max_new_tokens": 32, "learning_rate": 1e-3,
+             "checkpoint_every": 5, "sample_every": 5, "seed": 0}
+
+
+def _start_grpo(client, parent) -> TrainingRun:
+    response = client.post("/api/tunix/run", {
+        "dataset_id": parent.dataset_version_id, "algorithm": "grpo", "init_from": {"run": str(parent.pk)},
+        "reward": {"judges": {"answer_exact": 1.0, "format": 0.5}}, "config": GRPO_LONG, "dry_run": False,
+        "auto_evaluate": False}, format="json")
+    assert response.status_code == 202, response.content
+    return TrainingRun.objects.get(pk=response.json()["id"])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_grpo_run_whose_worker_is_killed_resumes_to_the_uninterrupted_weights(trainer, completed_run):
+    """kill -9 of the worker mid-GRPO (its trainer dies with it), the reaper, a fresh worker: the run resumes
+    from its last checkpoint and ends with the rewards, losses and weights of a run never interrupted."""
+    import numpy as np
+
+    from apps.runs.storage import RunPaths
+    from training.generate import load_model
+
+    client = key_client(trainer)
+    with celery_worker("train") as worker:
+        crashed = _start_grpo(client, completed_run)
+        try:
+            wait_for(lambda: _last_step(crashed) >= 12, timeout=120, interval=0.2)
+        except AssertionError:
+            pytest.fail("no progress:\n" + worker.output())
+        trainer_pid = _trainer_pid(crashed)
+        worker.kill()
+    wait_for(lambda: _gone(trainer_pid), timeout=10)
+    assert _status(crashed) == "running" and _last_step(crashed) < 30
+
+    wait_for(lambda: jobs_reap_all(stale_seconds=2)["training_run"]["requeued"] == 1, timeout=30)
+    with celery_worker("train", purge=False) as worker:
+        _wait_done(crashed, worker)
+        reference = _start_grpo(client, completed_run)
+        _wait_done(reference, worker)
+
+    crashed.refresh_from_db()
+    assert (crashed.status, crashed.attempt, crashed.steps_completed) == ("completed", 2, 30)
+    assert RunLogLine.objects.filter(run=crashed, text__startswith="resumed from checkpoint at step").exists()
+
+    def steps(run):
+        return [(row.step, row.loss, row.values["reward_mean"], row.values["kl"])
+                for row in RunMetric.objects.filter(run=run).order_by("step")]
+
+    assert steps(crashed) == steps(reference)  # to the float
+    resumed, uninterrupted = (load_model(RunPaths.of(run).out).params for run in (crashed, reference))
+    leaves = zip(*(jax_leaves(tree) for tree in (resumed, uninterrupted)), strict=True)
+    assert all(np.array_equal(a, b) for a, b in leaves)
+
+
+def jax_leaves(tree) -> list:
+    import jax
+    import numpy as np
+
+    return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(tree)]
