@@ -122,9 +122,10 @@ def _done(hooks, result, **extra) -> int:
 
 
 def command_grpo(args) -> int:
-    from training.grpo.config import SAMPLES_FILE, GRPOConfig, InitRunError, read_prompts
+    from training.grpo.config import SAMPLES_FILE, GRPOConfig, read_prompts
     from training.grpo.trainer import grpo_train
     from training.hooks import JsonEventHooks
+    from training.init_from import InitRunError
 
     if args.parent_pid:
         die_with_parent(args.parent_pid)

@@ -19,10 +19,6 @@ SAMPLES_FILE = "samples.jsonl"
 DEFAULT_REWARD = {"judges": {"answer_exact": 1.0}}
 
 
-class InitRunError(ValueError):
-    """The folder GRPO starts from is not a builtin run (or lacks the checkpoint asked for)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class GRPOConfig:
     max_steps: int = 100

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -17,35 +14,31 @@ import numpy as np
 from training.checkpoints import CheckpointStore
 from training.data import DataOrder
 from training.flops import param_count
-from training.generate import Generation, LoadedModel, generate_batch, left_pad, load_model, prompt_length
+from training.generate import Generation, LoadedModel, generate_batch, left_pad, prompt_length
 from training.grpo.config import (
     ALGORITHM,
     SAMPLES_FILE,
     GRPOConfig,
-    InitRunError,
     check_prompts,
     prompts_hash,
     step_seed,
 )
 from training.grpo.loss import PROGRAM_KEYS, completion_batch, make_schedule, programs
 from training.hooks import TrainHooks
+from training.init_from import copy_tokenizer, identity_hash, init_record, load_init, recorded_init_step
 from training.render import render_prompt
 from training.rewards import group_advantages, reward_metrics
 from training.run_files import (
     METRICS_FILE,
-    RUN_CONFIG_FILE,
     MetricsLog,
     code_version,
     context_length,
     device_info,
     ensure_run_config,
-    read_json,
     read_metrics,
     run_folder_lock,
 )
 from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
-from training.tokenizers import TOKENIZER_FILE
-from training.trace_schema import canonical_json
 from training.trainer import LoopOutcome
 
 # --- the run ---------------------------------------------------------------------------------
@@ -63,40 +56,28 @@ def grpo_train(config: GRPOConfig | dict, prompts: list[dict], init_dir: str | P
     prompts = check_prompts(prompts)
     init_dir, out_dir = Path(init_dir), Path(out_dir)
     started_at, began = utc_now(), time.perf_counter()
-    if init_step is None and (out_dir / RUN_CONFIG_FILE).exists():
-        init_step = read_json(out_dir / RUN_CONFIG_FILE).get("init_from", {}).get("step")
-    loaded = load_init(init_dir, init_step)
+    loaded = load_init(init_dir, recorded_init_step(out_dir, init_step))
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(out_dir):
         run_config = grpo_run_config(config, prompts_hash(prompts), init_dir, loaded)
         ensure_run_config(out_dir, run_config)
-        _copy_tokenizer(init_dir, out_dir)
+        copy_tokenizer(init_dir, out_dir)
         trainer = GRPOTrainer(config, prompts, loaded, run_config, out_dir, hooks)
         outcome = trainer.run()
         manifest = grpo_manifest(run_config, outcome, run_timings(started_at, began), out_dir)
         return finish_run(out_dir, hooks, outcome.status, outcome.final_step, manifest)
 
 
-def load_init(init_dir: Path, step: int | None) -> LoadedModel:
-    try:
-        return load_model(init_dir, step)
-    except (FileNotFoundError, ValueError) as exc:
-        at = f" at step {step}" if step is not None else ""
-        raise InitRunError(f"Cannot start GRPO from {str(init_dir)!r}{at}: {exc}") from exc
-
-
 def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, loaded: LoadedModel) -> dict:
     """run_config.json: what training.generate.load_model needs (backend, model, tokenizer), plus the
     algorithm, the reward spec with its judge versions and where the weights came from."""
     source = loaded.run_config
-    init_from = {"folder": Path(init_dir).name, "step": loaded.step, "config_hash": source.get("config_hash"),
-                 "data_hash": source.get("data_hash"), "algorithm": source.get("algorithm", "sft")}
-    identity = {"algorithm": ALGORITHM, "config": config.to_dict(), "init_from": init_from}
+    init_from = init_record(init_dir, loaded)
     return {
         "backend": "builtin",
         "algorithm": ALGORITHM,
         "config": config.to_dict(),
-        "config_hash": hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest(),
+        "config_hash": identity_hash(ALGORITHM, config.to_dict(), init_from),
         "data_hash": data_hash,
         "init_from": init_from,
         "reward": config.reward_spec.to_dict(),
@@ -105,14 +86,6 @@ def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, loaded: 
         "tokenizer": source["tokenizer"],
         "tokenizer_sha256": source.get("tokenizer_sha256"),
     }
-
-
-def _copy_tokenizer(init_dir: Path, out_dir: Path) -> None:
-    source, target = init_dir / TOKENIZER_FILE, out_dir / TOKENIZER_FILE
-    if source.exists() and not target.exists():
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
 
 
 def grpo_manifest(run_config: dict, outcome: LoopOutcome, timings: dict, out_dir: Path) -> dict:
