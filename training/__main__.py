@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cancel-file", help="stop cleanly when this file exists")
     train.add_argument("--eval-data", help="held-out tunix_sft JSONL for eval_every losses")
     train.add_argument("--peak-flops", type=float, help="device peak FLOP/s for the MFU estimate")
+    train.add_argument("--init", help="builtin run folder whose weights (and tokenizer) this run continues from")
+    train.add_argument("--init-step", type=int, help="start from this checkpoint of --init (default: the latest)")
     train.add_argument("--parent-pid", type=int,
                        help="die with this process (a launcher): SIGKILL when it exits, on Linux")
     grpo = commands.add_parser("grpo", help="GRPO (or resume it) from a builtin run into --out")
@@ -98,6 +100,7 @@ def die_with_parent(parent_pid: int) -> None:
 def command_train(args) -> int:
     from training.engine import train
     from training.hooks import JsonEventHooks
+    from training.init_from import InitRunError
 
     if args.parent_pid:
         die_with_parent(args.parent_pid)
@@ -106,9 +109,11 @@ def command_train(args) -> int:
     config = TrainConfig.from_yaml(args.config)
     hooks = JsonEventHooks(cancel_file=args.cancel_file)
     hooks.install_sigterm_handler()
-    result = train(
-        config, args.data, args.out, hooks, eval_data_path=args.eval_data, peak_flops=args.peak_flops
-    )
+    try:
+        result = train(config, args.data, args.out, hooks, eval_data_path=args.eval_data,
+                       peak_flops=args.peak_flops, init_dir=args.init, init_step=args.init_step)
+    except InitRunError as exc:
+        raise InputError(f"--init: {exc}") from exc
     return _done(hooks, result)
 
 

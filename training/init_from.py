@@ -50,9 +50,10 @@ def init_record(init_dir: Path, loaded) -> dict:
 
 
 def identity_hash(algorithm: str, config: dict, init: dict) -> str:
-    """A started-from run's config hash: its config and where it started (the same config from other
-    weights is another run)."""
-    identity = {"algorithm": algorithm, "config": config, "init_from": init}
+    """A started-from run's config hash: its config and where it started, the parent's config hash and step
+    (the same config from other weights is another run). The server computes the same from its rows."""
+    identity = {"algorithm": algorithm, "config": config,
+                "init_from": {"config_hash": init["config_hash"], "step": init["step"]}}
     return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
 
 

@@ -186,7 +186,8 @@ class BuiltinTrainer:
     """One training run of the builtin model into `out_dir`, resuming from its latest checkpoint."""
 
     def __init__(self, config: TrainConfig, rows: list[dict], data_hash: str, out_dir: Path,
-                 hooks: TrainHooks, eval_rows: list[dict] | None = None, tokenizer: Tokenizer | None = None):
+                 hooks: TrainHooks, eval_rows: list[dict] | None = None, tokenizer: Tokenizer | None = None,
+                 init_params=None):
         self.config, self.data_hash, self.out_dir, self.hooks = config, data_hash, out_dir, hooks
         self.tokenizer = tokenizer or ByteTokenizer()
         self.model_config = run_model_config(config.model, self.tokenizer)
@@ -200,6 +201,8 @@ class BuiltinTrainer:
         # Initialised on the host as on one device, then laid out: the same seed gives the same weights
         # whatever the mesh.
         self.graphdef, params = nnx.split(create_model(self.model_config, config.seed))
+        if init_params is not None:  # continuing another run's weights (training.init_from), fresh optimizer
+            params = init_params
         self.optimizer = make_optimizer(config)
         self.params = shard_tree(params, self.mesh)
         self.opt_state = shard_tree(self.optimizer.init(params), self.mesh)
