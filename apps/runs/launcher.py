@@ -11,7 +11,8 @@ records its files as artifacts, catches up any metric the database missed from t
 A GRPO run follows the same path with other inputs: the split's prompts with their expected answers, its
 GRPOConfig as JSON, and its parent's checkpoint copied into the run folder (`init/`), then
 `python -m training grpo`. Its steps report more numbers than SFT's columns; they go to the metric row's
-`values`. Its sampled completions stay in the run's `samples.jsonl` artifact, read through the API.
+`values`. Its sampled completions stay in the run's `samples.jsonl` artifact, read through the API. An SFT
+run continuing another run's weights gets the same `init/` copy, passed as `train --init`.
 
 A retried run finds its folder and checkpoints from the lost attempt: the export is the same bytes,
 the trainer resumes from its latest checkpoint, and replayed steps overwrite their metric rows. The
@@ -75,9 +76,10 @@ def _train(run: TrainingRun, context: JobContext) -> dict:
     context.retry_while_owned(relay.flush)
     if run.algorithm == Algorithm.GRPO:
         _export_grpo_inputs(run, paths, relay)
-        context.retry_while_owned(lambda: _stage_init(run, paths, relay))
     else:
         _export_inputs(run, paths, relay)
+    if run.init_run_id is not None:
+        context.retry_while_owned(lambda: _stage_init(run, paths, relay))
     context.retry_while_owned(lambda: _stage_from_store(run, paths, relay))
     child = _start_grpo(run, paths) if run.algorithm == Algorithm.GRPO else _start_trainer(run, paths)
     relay.note(f"trainer started (pid {child.pid}): {run.backend} {run.model}, {run.max_steps} steps")
@@ -156,6 +158,8 @@ def _start_trainer(run: TrainingRun, paths: storage.RunPaths) -> ChildProcess:
                "--parent-pid", str(os.getpid())]
     if paths.eval_data.exists():
         command += ["--eval-data", str(paths.eval_data)]
+    if run.init_run_id is not None:
+        command += ["--init", str(paths.init), "--init-step", str(run.init_step)]
     return ChildProcess(command, cwd=settings.BASE_DIR)
 
 

@@ -9,12 +9,12 @@ the commit.
 A run may start from trained weights (`init_from`): a completed run's checkpoint, or a model version, which
 the registry resolves to its source run and step (the registry sits above this app, so it registers its
 resolver here; `register_init_source`). A GRPO run needs one; the parent must be a builtin run (Tunix GRPO is
-not built yet) and the run inherits its model preset and tokenizer.
+not built yet) and the run inherits its model preset and tokenizer. An SFT run may continue one: a builtin
+run of the same preset and tokenizer kind (its tokenizer is the parent's), trained with a fresh optimizer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from apps.runs.selectors import run_checkpoint_steps, runs_visible_to
 from apps.runs.signals import training_run_finished
 from training.config import TrainConfig
 from training.grpo.config import GRPOConfig
-from training.trace_schema import canonical_json
+from training.init_from import identity_hash
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,13 @@ class InitSource:
         parent = self.run
         return {"run": str(parent.pk), "step": self.step, "version": self.version_id, "algorithm": parent.algorithm,
                 "backend": parent.backend, "model": parent.model, "config_hash": parent.config_hash,
-                "dataset_id": parent.dataset_version_id, "tokenizer": parent.config.get("tokenizer"),
+                "dataset_id": parent.dataset_version_id, "tokenizer": self.tokenizer,
                 "max_seq_len": parent.config.get("max_seq_len") or parent.init_from.get("max_seq_len")}
+
+    @property
+    def tokenizer(self) -> str:
+        """The parent's tokenizer kind (a GRPO parent's is its own parent's)."""
+        return self.run.config.get("tokenizer") or self.run.init_from.get("tokenizer") or "byte"
 
 
 # kind -> resolver(user=..., ref=...) -> InitSource, raising Invalid on init_from.<kind>
@@ -87,12 +92,12 @@ class RunPlan:
         return self.init.run.model if self.algorithm == Algorithm.GRPO else self.config.model
 
     def config_hash(self) -> str:
-        """An SFT run's TrainConfig hash; a GRPO run's identity is its config and where it starts."""
-        if self.algorithm == Algorithm.SFT:
+        """A from-scratch SFT run's TrainConfig hash; a started-from run's identity is its config and where
+        it starts (the same config from other weights is another run)."""
+        if self.init is None:
             return self.config.config_hash()
-        identity = {"algorithm": self.algorithm, "config": self.config.to_dict(),
-                    "init_from": {"config_hash": self.init.run.config_hash, "step": self.init.step}}
-        return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
+        return identity_hash(self.algorithm, self.config.to_dict(),
+                             {"config_hash": self.init.run.config_hash, "step": self.init.step})
 
     def report(self) -> dict:
         """What a dry run answers: everything the run would use, and what it would cost."""
@@ -104,7 +109,7 @@ class RunPlan:
             "dataset": {"id": self.dataset.pk, "content_hash": self.dataset.content_hash, "split": self.split,
                         "examples": self.examples},
             "config": config.to_dict(),
-            "config_hash": config.config_hash(),
+            "config_hash": self.config_hash(),
             "estimate": {
                 "examples_per_step": config.examples_per_step,
                 "epochs": round(config.max_steps * config.examples_per_step / self.examples, 3),
@@ -195,26 +200,37 @@ def init_from_run(parent: TrainingRun, step: int | None, *, field_name: str, ver
 
 
 def _check_init(plan: RunPlan) -> None:
-    """What a parent must be for this run: builtin for GRPO (the only GRPO trainer today)."""
+    """What a parent must be for this run: a builtin run (the only trainer that continues weights today),
+    and for SFT one whose weights fit the model the config builds."""
     if plan.init is None:
         return
+    parent = plan.init.run
     where = "init_from.version" if plan.init.version_id else "init_from.run"
+    if plan.algorithm == Algorithm.SFT and plan.config.backend != "builtin":
+        raise Invalid({"init_from": ["Continuing training from a run's weights is built for the builtin backend "
+                                     f"only; this run's backend is {plan.config.backend}."]})
+    if parent.backend != "builtin":
+        raise Invalid({where: [f"Runs start from builtin runs only for now; {parent.pk} is a {parent.backend} run."]})
     if plan.algorithm == Algorithm.SFT:
-        raise Invalid({"init_from": ["Continuing SFT from trained weights is not available yet; init_from is "
-                                     "for algorithm grpo."]})
-    if plan.init.run.backend != "builtin":
-        raise Invalid({where: [f"GRPO runs on the builtin backend only for now; {plan.init.run.pk} is a "
-                               f"{plan.init.run.backend} run."]})
+        _check_sft_parent(plan.config, plan.init)
+
+
+def _check_sft_parent(config: TrainConfig, init: InitSource) -> None:
+    if init.run.model != config.model:
+        raise Invalid({"config.model": [f"The weights of {init.run.pk} are a {init.run.model!r} model; continuing "
+                                        f"them needs model {init.run.model!r} (got {config.model!r})."]})
+    if init.tokenizer != config.tokenizer:
+        raise Invalid({"config.tokenizer": [f"{init.run.pk} was trained with tokenizer {init.tokenizer!r}; a run "
+                                            f"continuing it keeps that tokenizer (got {config.tokenizer!r})."]})
 
 
 def training_run_submit(*, plan: RunPlan, user=None) -> TrainingRun:
     """Store the planned run `queued` and send its launcher task after the commit."""
     with transaction.atomic():
-        fields = {}
-        if plan.algorithm == Algorithm.GRPO:
-            fields = {"config_hash": plan.config_hash(), "backend": plan.backend, "model": plan.model,
-                      "algorithm": plan.algorithm, "init_run": plan.init.run, "init_step": plan.init.step,
-                      "init_from": plan.init.record()}
+        fields = {"algorithm": plan.algorithm, "backend": plan.backend, "model": plan.model}
+        if plan.init is not None:
+            fields |= {"config_hash": plan.config_hash(), "init_run": plan.init.run, "init_step": plan.init.step,
+                       "init_from": plan.init.record()}
         run = training_run_create(dataset=plan.dataset, config=plan.config, user=user, split=plan.split,
                                   max_attempts=plan.max_attempts, auto_evaluate=plan.auto_evaluate, **fields)
         job_dispatch(TrainingRun, run.pk)
@@ -223,13 +239,13 @@ def training_run_submit(*, plan: RunPlan, user=None) -> TrainingRun:
 def training_run_create(*, dataset: DatasetVersion, config: TrainConfig | GRPOConfig, user=None,
                         **fields) -> TrainingRun:
     """The one place a TrainingRun row is made from a validated config (direct runs, sweep trials, imports);
-    `fields` sets the rest (split, attempts, auto-evaluation, an imported run's outcome, or a GRPO run's
+    `fields` sets the rest (split, attempts, auto-evaluation, an imported run's outcome, or a started-from run's
     identity: its hash, its parent's backend and model, and the parent)."""
     identity = {"config": config.to_dict(), "seed": config.seed, "max_steps": config.max_steps}
     if isinstance(config, TrainConfig):
         identity |= {"config_hash": config.config_hash(), "backend": config.backend, "model": config.model}
     return TrainingRun.objects.create(dataset_version=dataset, dataset_content_hash=dataset.content_hash,
-                                      created_by=author(user), **identity, **fields)
+                                      created_by=author(user), **(identity | fields))
 
 def enqueue_training_run(run_id) -> None:
     from apps.runs.tasks import training_run_task

@@ -110,13 +110,42 @@ def test_a_parent_that_cannot_be_started_from_is_refused(trainer, completed_run)
 
 
 @pytest.mark.django_db
-def test_sft_takes_no_reward_and_does_not_continue_from_weights_yet(trainer, completed_run):
+def test_sft_takes_no_reward_and_continues_only_weights_that_fit_its_model(trainer, completed_run):
     client = key_client(trainer)
     sft = {"dataset_id": completed_run.dataset_version_id, "config": tiny_config(), "dry_run": True}
     response = client.post("/api/tunix/run", {**sft, "reward": {"judges": {"format": 1.0}}}, format="json")
     assert response.status_code == 400 and "reward" in response.json()["detail"]
-    response = client.post("/api/tunix/run", {**sft, "init_from": {"run": str(completed_run.pk)}}, format="json")
-    assert response.status_code == 400 and "init_from" in response.json()["detail"]
+    continued = {**sft, "init_from": {"run": str(completed_run.pk)}}
+    response = client.post("/api/tunix/run", continued, format="json")
+    assert response.status_code == 200, response.content
+    plan = response.json()
+    assert (plan["algorithm"], plan["init_from"]["run"], plan["init_from"]["step"]) == (
+        "sft", str(completed_run.pk), 30)
+    scratch = client.post("/api/tunix/run", sft, format="json").json()
+    assert plan["config_hash"] != scratch["config_hash"]  # the same config from other weights is another run
+    for change, field in [({"model": "small"}, "config.model"),
+                          ({"tokenizer": "spm", "spm_vocab_size": 512}, "config.tokenizer")]:
+        response = client.post("/api/tunix/run", {**continued, "config": {**tiny_config(), **change}}, format="json")
+        assert response.status_code == 400 and field in response.json()["detail"], response.content
+    assert not TrainingRun.objects.exclude(pk=completed_run.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_sft_run_continues_from_its_parents_checkpoint(trainer, completed_run, trained_out):
+    parent_hash = json.loads((trained_out / "run_config.json").read_text())["config_hash"]
+    TrainingRun.objects.filter(pk=completed_run.pk).update(config_hash=parent_hash)
+    body = {"dataset_id": completed_run.dataset_version_id, "config": tiny_config(max_steps=5, checkpoint_every=5),
+            "init_from": {"run": str(completed_run.pk)}, "dry_run": False, "auto_evaluate": False}
+    plan, _ = training_run_plan(data=body, user=trainer)
+    run = launch(training_run_submit(plan=plan, user=trainer))
+    assert (run.algorithm, run.init_run_id, run.init_step) == ("sft", completed_run.pk, 30)
+    first = RunMetric.objects.get(run=run, step=1).loss
+    parent_first = next(json.loads(line) for line in (trained_out / "metrics.jsonl").open())["loss"]
+    assert first < parent_first * 0.75  # the parent's weights, not a fresh start
+    manifest = json.loads((storage.RunPaths.of(run).out / "run_manifest.json").read_text())
+    assert manifest["init_from"]["step"] == 30 and manifest["init_from"]["config_hash"] == parent_hash
+    # The trainer's identity of the run is the one the server stored: its config, its parent's hash and step.
+    assert manifest["config_hash"] == run.config_hash != plan.config.config_hash()
 
 
 @pytest.mark.django_db
@@ -198,6 +227,21 @@ def test_the_admin_starts_a_grpo_run_after_its_plan(superuser, completed_run, cl
         "grpo", completed_run.pk, {"answer_exact": 1.0, "format": 0.5})
 
 
+@pytest.mark.django_db
+def test_the_admin_continues_a_run_after_its_plan(superuser, completed_run, client):
+    client.force_login(superuser)
+    form = {"dataset": completed_run.dataset_version_id, "parent_run": str(completed_run.pk), "parent_version": "",
+            "model": "tiny", "tokenizer": "byte", "max_steps": 5, "batch_size": 4, "learning_rate": 1e-3,
+            "warmup_steps": 1, "max_seq_len": 96, "checkpoint_every": 5, "seed": 0}
+    checked = client.post("/admin/runs/trainingrun/start/", {**form, "check": "1"}).content.decode()
+    assert "continues" in checked and f"run {str(completed_run.pk)[:8]} (sft, tiny) at step 30" in checked
+    refused = client.post("/admin/runs/trainingrun/start/", {**form, "tokenizer": "spm", "check": "1"})
+    assert "keeps that tokenizer" in refused.content.decode()
+    client.post("/admin/runs/trainingrun/start/", {**form, "start": "1"})
+    run = TrainingRun.objects.exclude(pk=completed_run.pk).get()
+    assert (run.algorithm, run.init_run_id, run.init_step) == ("sft", completed_run.pk, 30)
+
+
 # --- the chain -----------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -235,6 +279,8 @@ def test_sft_then_grpo_from_its_version_raises_the_reward_ranks_and_walks_back_t
     rewards = [row.values["reward_mean"] for row in RunMetric.objects.filter(run=grpo).order_by("step")]
     assert len(rewards) == 20
     assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards  # the direction, at a fixed seed
+    manifest = json.loads((storage.RunPaths.of(grpo).out / "run_manifest.json").read_text())
+    assert manifest["config_hash"] == grpo.config_hash  # the server and the trainer name the run alike
 
     evaluation = client.post(f"/api/tunix/runs/{grpo.pk}/evaluate", {"eval_set": small_set.pk}, format="json")
     assert evaluation.status_code == 202, evaluation.content
