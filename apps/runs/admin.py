@@ -31,9 +31,32 @@ CANCEL_PERMISSION = "runs.cancel_trainingrun"
 START_PERMISSION = "runs.add_trainingrun"
 
 
-class StartRunForm(forms.Form):
+class ParentFields(forms.Form):
+    """The weights a run starts from: a completed builtin run (its latest checkpoint) or a model version."""
+
+    field_order = ["dataset", "parent_run", "parent_version"]
+    parent_run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), required=False, label="start from run",
+                                        help_text="A completed builtin run; its latest checkpoint.")
+    parent_version = forms.CharField(required=False, label="or from model version",
+                                     help_text="A model version id (leave the run empty).")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
+        self.fields["parent_run"].queryset = (selectors.runs_visible_to(user)
+                                              .filter(status=JobStatus.COMPLETED, backend="builtin")
+                                              .order_by("-finished_at"))
+
+    def init_from(self) -> dict:
+        data = self.cleaned_data
+        if data["parent_run"] is not None:
+            return {"init_from": {"run": str(data["parent_run"].pk)}}
+        return {"init_from": {"version": data["parent_version"].strip()}} if data["parent_version"].strip() else {}
+
+
+class StartRunForm(ParentFields):
     """The common TrainConfig fields, defaulting to the builtin model's best recipe (training.recipes); the API
-    takes every field (POST /api/tunix/run)."""
+    takes every field (POST /api/tunix/run). A parent run or version makes it continue those weights."""
 
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk")
     model = forms.ChoiceField(choices=[("tiny", "tiny (tests, seconds)"), ("small", "small (the demo model)")],
@@ -52,10 +75,6 @@ class StartRunForm(forms.Form):
     auto_evaluate = forms.BooleanField(required=False, initial=True,
                                        help_text="Evaluate the final checkpoint on the default eval set.")
 
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
-
     def request_body(self, dry_run: bool) -> dict:
         data = self.cleaned_data
         config = {key: data[key] for key in ("model", "tokenizer", "packing", "max_steps", "batch_size",
@@ -64,19 +83,15 @@ class StartRunForm(forms.Form):
         # The recipe's settings the form does not show (schedule, weight decay, clipping, vocabulary) come along.
         config = {**BEST_BUILTIN, **config}
         return {"dataset_id": data["dataset"].pk, "config": config, "dry_run": dry_run,
-                "auto_evaluate": data["auto_evaluate"]}
+                "auto_evaluate": data["auto_evaluate"], **self.init_from()}
 
 
-class StartGRPOForm(forms.Form):
+class StartGRPOForm(ParentFields):
     """A GRPO run from a completed builtin run (or a model version) on a dataset's prompts and answers."""
 
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk",
                                      help_text="Its traces' prompts and final answers are what GRPO samples and "
                                                "judges against.")
-    parent_run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), required=False, label="start from run",
-                                        help_text="A completed builtin run; its latest checkpoint.")
-    parent_version = forms.CharField(required=False, label="or from model version",
-                                     help_text="A model version id (leave the run empty).")
     max_steps = forms.IntegerField(min_value=1, initial=100)
     prompts_per_step = forms.IntegerField(min_value=1, initial=8)
     group_size = forms.IntegerField(min_value=2, initial=8, help_text="Completions sampled per prompt (G).")
@@ -92,23 +107,14 @@ class StartGRPOForm(forms.Form):
     auto_evaluate = forms.BooleanField(required=False, initial=True,
                                        help_text="Evaluate the final checkpoint on the default eval set.")
 
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
-        self.fields["parent_run"].queryset = (selectors.runs_visible_to(user)
-                                              .filter(status=JobStatus.COMPLETED, backend="builtin")
-                                              .order_by("-finished_at"))
-
     def request_body(self, dry_run: bool) -> dict:
         data = self.cleaned_data
         config = {key: data[key] for key in ("max_steps", "prompts_per_step", "group_size", "max_new_tokens",
                                              "temperature", "learning_rate", "beta", "checkpoint_every", "seed")}
         weights = {name: data[f"weight_{name}"] for name in JUDGE_NAMES if data[f"weight_{name}"]}
-        init_from = ({"run": str(data["parent_run"].pk)} if data["parent_run"] is not None
-                     else {"version": data["parent_version"].strip()} if data["parent_version"].strip() else None)
-        body = {"dataset_id": data["dataset"].pk, "algorithm": "grpo", "config": config,
-                "reward": {"judges": weights}, "dry_run": dry_run, "auto_evaluate": data["auto_evaluate"]}
-        return body | ({"init_from": init_from} if init_from else {})
+        return {"dataset_id": data["dataset"].pk, "algorithm": "grpo", "config": config,
+                "reward": {"judges": weights}, "dry_run": dry_run, "auto_evaluate": data["auto_evaluate"],
+                **self.init_from()}
 
 
 class DatasetFilter(admin.SimpleListFilter):
