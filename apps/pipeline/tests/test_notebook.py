@@ -48,6 +48,13 @@ def test_smoke_mode_writes_every_output_file(tmp_path):
     assert (manifest["config"]["tokenizer"], manifest["config"]["packing"]) == ("spm", True)
     assert (out / "loss_curve.svg").read_text().startswith("<svg")
     assert json.loads((out / "kaggle_model.json").read_text())["folder"] is None  # no merged model: no Gemma
+    # The GRPO stage starts from the SFT run and is evaluated on the same 20 items.
+    assert len((out / "grpo_metrics.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "grpo_eval_summary.json").read_text())["count"] == 20
+    (grpo_dir,) = [path for path in out.glob("run-*-grpo-*") if path.is_dir()]
+    init_from = json.loads((grpo_dir / "run_config.json").read_text())["init_from"]
+    assert init_from["config_hash"] == manifest["config_hash"] and init_from["step"] == 30
+    assert "after GRPO" in result.stdout
 
 
 @pytest.mark.slow
