@@ -24,6 +24,7 @@ MODEL = quick("small", "tiny")
 TRAIN_STEPS = quick(300, 20)
 ITEMS = quick(None, 12)  # None: every item of eval-v1
 REPEATS = quick(3, 1)
+DEV_COUNT = quick(None, 200)  # traces per dev-reasoning version seeded (None: the full 2,000)
 ISSUE = "#11 evaluations"
 
 
@@ -103,7 +104,7 @@ def main():
 
         from apps.evaluations.models import EvalSet
 
-        call_command("seed_datasets", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        call_command("seed_datasets", dev_count=DEV_COUNT, stdout=open(os.devnull, "w"))  # noqa: SIM115
         user = User.objects.create_superuser("bench", "bench@example.com", "bench-password")
         trained = time.perf_counter()
         run = _train(user)

@@ -107,9 +107,9 @@ def _setup():
     from apps.evaluations.models import EvalSet
     from apps.registry.models import RegisteredModel
     from apps.registry.services import model_version_promote
-    from bench.bench_evaluations import _train
+    from bench.bench_evaluations import DEV_COUNT, _train
 
-    call_command("seed_datasets", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("seed_datasets", dev_count=DEV_COUNT, stdout=open(os.devnull, "w"))  # noqa: SIM115
     user = User.objects.create_superuser("bench", "bench@example.com", "bench-password")
     run = _train(user)
     model = RegisteredModel.objects.create(name="bench", created_by=user)
