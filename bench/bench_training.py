@@ -18,6 +18,8 @@ Sections, all measured in the same process so comparisons share the machine's st
   without their reasoning; `--levers` adds the levers one at a time from the previous bench.
 * `comparisons`: the show-your-work ablation side by side, and the lever curve.
 * `generation_speed`: KV-cache decoding vs full re-forward greedy decoding of the final model.
+* `rl`: what RL buys (bench.rl_arm): from the `final` checkpoint, the same budget again of more SFT and of
+  GRPO with the judges as reward, both evaluated like the arms, with pass@8 of the starting checkpoint.
 * `mesh_speed`: the real sharded train step (training.mesh: FSDP over every device) in two fresh
   processes of this run, one with 1 device and one with 8 virtual CPU devices (XLA_FLAGS): tokens/s of each
   and their ratio. Virtual devices share the host's cores, so on a CPU the ratio prices the sharding's
@@ -470,6 +472,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-seq-len", type=int, help=f"override {QUALITY_CONFIG['max_seq_len']}")
     parser.add_argument("--spm-vocab-size", type=int, help=f"override {QUALITY_CONFIG['spm_vocab_size']}")
     parser.add_argument("--no-mesh", action="store_true", help="skip the 1- vs 8-device train step")
+    parser.add_argument("--no-rl", action="store_true", help="skip the RL arm (more SFT vs GRPO from `final`)")
+    parser.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a GRPO setting of the RL arm (group_size, temperature, beta, learning_rate…)")
     parser.add_argument("--mesh-child", help=argparse.SUPPRESS)  # one device count of mesh_speed
     return parser.parse_args(argv)
 
@@ -574,6 +579,26 @@ def speed_figures(results: dict) -> list[dict]:
     return out
 
 
+def grpo_overrides(pairs: list[str]) -> dict:
+    """`--grpo key=value` pairs, each value read as JSON when it parses (numbers), else kept as text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--grpo {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _rl_figures(results: dict) -> list[dict]:
+    from bench.rl_arm import rl_figures
+
+    return rl_figures(results["rl"], results.get("generation_speed")) if "rl" in results else []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.mesh_child:
@@ -609,10 +634,15 @@ def main(argv: list[str] | None = None) -> int:
             new_tokens = QUICK_GEN_NEW_TOKENS if args.quick else GEN_NEW_TOKENS
             results["generation_speed"] = generation_speed(loaded, eval_prompts(GEN_BATCH), 1 if args.quick else 6,
                                                            new_tokens)
+        if "final" in arms and not args.no_rl:
+            from bench.rl_arm import rl_section
+
+            results["rl"] = rl_section(work, run_dirs["final"], arms["final"], budget, count, overrides, plan,
+                                       args.quick, grpo_overrides(args.grpo))
     results["arms"] = arms
     results["comparisons"] = comparisons(arms)
     results["targets"] = TARGETS
-    results["figures"] = [*quality_figures(arms, budget), *speed_figures(results)]
+    results["figures"] = [*quality_figures(arms, budget), *speed_figures(results), *_rl_figures(results)]
     sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
     return 0
 

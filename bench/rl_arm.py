@@ -1,0 +1,195 @@
+"""What RL buys (bench_training --rl): from the `final` SFT checkpoint, the same wall-clock budget of
+(a) more SFT on the same traces (`init_from` the checkpoint, a fresh optimizer and schedule) and (b) GRPO with
+the judges as the reward (answer_exact + 0.5 format + 0.5 reasoning_checks) on the same traces' prompts and
+final answers. Both are evaluated greedily on the same eval-v1 items with the same judges as the starting
+checkpoint. pass@k of the starting checkpoint (k samples per item at the GRPO temperature) is the ceiling
+GRPO can sharpen toward: it reinforces only answers the model already samples.
+
+Everything runs in the bench_training process, one after the other, so the arms share the machine's state.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from bench.report import compare, figure
+from training.hooks import TrainHooks
+
+RL_ISSUE = "#23 GRPO"
+REWARD = {"judges": {"answer_exact": 1.0, "format": 0.5, "reasoning_checks": 0.5}}
+# The levers the issue names (G, temperature, KL weight, learning rate) are `--grpo key=value` overrides.
+GRPO_SETTINGS = {"prompts_per_step": 8, "group_size": 8, "max_new_tokens": 256, "temperature": 0.8,
+                 "learning_rate": 5e-5, "beta": 0.04, "checkpoint_every": 0, "sample_every": 0, "seed": 0}
+QUICK_GRPO = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 32}
+PASS_K, QUICK_PASS_K = 8, 2
+TARGETS = {"in_distribution_answer_accuracy": 92, "every_in_distribution_category": 60,
+           "out_of_distribution_answer_accuracy": 30, "in_distribution_format_compliance": 99}
+
+
+class GRPODeadline(TrainHooks):
+    """Stops GRPO at the budget (it checkpoints first) and keeps each step's numbers."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.steps = deadline, []
+
+    def on_step(self, metrics: dict) -> None:
+        self.steps.append(metrics)
+
+    def should_cancel(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def cancel_reason(self) -> str:
+        return "time_budget"
+
+
+def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: float, count: int, overrides: dict,
+               plan, quick: bool, grpo_overrides: dict) -> dict:
+    """The starting checkpoint's scores and pass@k, then each continuation's run and scores."""
+    from training.evaluate import evaluate
+    from training.generators import generate
+
+    items = generate("eval-v1").items[:plan.eval_items]
+    k = QUICK_PASS_K if quick else PASS_K
+    settings = {**GRPO_SETTINGS, **(QUICK_GRPO if quick else {}), **grpo_overrides}
+    began = time.perf_counter()
+    samples = [evaluate(start_dir, items, max_new_tokens=plan.eval_new_tokens, batch_size=plan.eval_batch,
+                        temperature=settings["temperature"], seed=seed)["predictions"] for seed in range(k)]
+    start = {"sections": start_arm["sections"], "pass_at_k": pass_at_k(samples), "k": k,
+             "sampled_mean_accuracy": _sampled_mean(samples), "pass_at_k_seconds": time.perf_counter() - began}
+    return {"start": start, "budget_seconds": budget_seconds,
+            "sft_more": continued_sft(work, start_dir, budget_seconds, count, overrides, plan, items),
+            "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items)}
+
+
+def pass_at_k(samples: list[list[dict]]) -> dict:
+    """Per section (and category): the share of items with a correct answer in any of the k samples."""
+    by_item = zip(*samples, strict=True)
+    sections: dict = {}
+    for predictions in by_item:
+        first = predictions[0]
+        hit = any(p["correct"] for p in predictions)
+        section = sections.setdefault(first["section"], {"hits": 0, "count": 0, "by_category": {}})
+        category = section["by_category"].setdefault(first["category"], {"hits": 0, "count": 0})
+        for bucket in (section, category):
+            bucket["hits"] += hit
+            bucket["count"] += 1
+    return {name: {"pass_at_k": s["hits"] / s["count"], "count": s["count"],
+                   "by_category": {c: v["hits"] / v["count"] for c, v in sorted(s["by_category"].items())}}
+            for name, s in sections.items()}
+
+
+def _sampled_mean(samples: list[list[dict]]) -> dict:
+    out = {}
+    for section in ("in_distribution", "out_of_distribution"):
+        scores = [sum(p["correct"] for p in run if p["section"] == section) for run in samples]
+        count = sum(1 for p in samples[0] if p["section"] == section)
+        if count:
+            out[section] = statistics.mean(scores) / count
+    return out
+
+
+def _scores(run_dir: Path, items: list[dict], plan) -> dict:
+    from bench.bench_training import section_scores
+    from training.evaluate import evaluate
+
+    report = evaluate(run_dir, items, max_new_tokens=plan.eval_new_tokens, batch_size=plan.eval_batch)
+    return section_scores(report["predictions"])
+
+
+def continued_sft(work: Path, start_dir: Path, budget_seconds: float, count: int, overrides: dict, plan,
+                  items: list[dict]) -> dict:
+    """More SFT on the `final` arm's traces, from its checkpoint, for the budget."""
+    from bench.bench_training import ARMS, DeadlineHooks, arm_config, plan_steps, step_seconds
+    from training.engine import train
+
+    arm = ARMS["final"]
+    seconds = plan.assumed_step_seconds or step_seconds(arm_config(arm, overrides))
+    config = arm_config(arm, overrides, plan_steps(budget_seconds, seconds))
+    hooks = DeadlineHooks(time.monotonic() + budget_seconds)
+    began = time.perf_counter()
+    result = train(config, work / "final.jsonl", work / "sft_more", hooks, init_dir=start_dir)
+    return {"status": result.status, "steps": result.steps_completed, "train_wall_seconds": time.perf_counter() - began,
+            "config": config.to_dict(), "last_10_mean_loss": statistics.mean(hooks.losses[-10:]),
+            "sections": _scores(work / "sft_more", items, plan)}
+
+
+def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, settings: dict, plan,
+             items: list[dict]) -> dict:
+    """GRPO on the same traces' prompts and final answers, from the checkpoint, for the budget."""
+    from bench.bench_training import ARMS, training_traces
+    from training.grpo.config import GRPOConfig
+    from training.grpo.trainer import grpo_train
+
+    prompts = [{"prompt": trace["prompt"], "expected_answer": trace["final_answer"]}
+               for trace in training_traces(ARMS["final"]["dataset"], count)]
+    config = GRPOConfig.from_dict({**settings, "max_steps": 100_000, "reward": REWARD})  # the deadline stops it
+    hooks = GRPODeadline(time.monotonic() + budget_seconds)
+    began = time.perf_counter()
+    result = grpo_train(config, prompts, start_dir, work / "grpo", hooks)
+    steps = hooks.steps
+    completions = config.prompts_per_step * config.group_size
+    return {"status": result.status, "steps": result.steps_completed, "train_wall_seconds": time.perf_counter() - began,
+            "config": config.to_dict(), "reward_curve": [round(s["reward_mean"], 4) for s in steps],
+            "answer_exact_curve": [round(s["reward_answer_exact_mean"], 4) for s in steps],
+            "kl_curve": [round(s["kl"], 5) for s in steps],
+            "zero_signal_fraction_mean": statistics.mean(s["zero_signal_fraction"] for s in steps) if steps else None,
+            "median_step_seconds": statistics.median(s["sample_seconds"] + s["update_seconds"] for s in steps[1:])
+            if len(steps) > 1 else None,
+            "completions_per_s": _median([completions / s["sample_seconds"] for s in steps[1:]]),
+            "sampled_tokens_per_s": _median([completions * s["completion_length_mean"] / s["sample_seconds"]
+                                             for s in steps[1:]]),
+            "sections": _scores(work / "grpo", items, plan)}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def rl_figures(rl: dict, generation: dict | None) -> list[dict]:
+    """SFT + GRPO against the issue's targets, with continued SFT at equal wall time as the comparison."""
+    grpo, more, start = rl["grpo"]["sections"], rl["sft_more"]["sections"], rl["start"]
+    minutes = rl["budget_seconds"] / 60
+    judged = abs(minutes - 10) < 0.5  # the targets are for 10 + 10 minutes
+
+    def target(key):
+        return (">=", TARGETS[key]) if judged else None
+
+    def pct(share):
+        return None if share is None else 100 * share
+
+    inside, outside = grpo["in_distribution"], grpo["out_of_distribution"]
+    weakest = min(inside["by_category"].items(), key=lambda item: item[1]["answer_accuracy"], default=None)
+    budget = f"{minutes:g} min" if rl["budget_seconds"] >= 60 else f"{rl['budget_seconds']:g} s"
+    label = f"SFT then {budget} GRPO"
+    figures = [
+        figure(RL_ISSUE, f"eval-v1 in-distribution answer accuracy ({label})", pct(inside["answer_accuracy"]), "%",
+               target=target("in_distribution_answer_accuracy"),
+               comparison=compare(f"{budget} more SFT", pct(more["in_distribution"]["answer_accuracy"]), "%"),
+               note=f"start {pct(start['sections']['in_distribution']['answer_accuracy']):.1f} %"),
+        figure(RL_ISSUE, "GRPO minus more SFT, in-distribution accuracy (points)",
+               pct(inside["answer_accuracy"] - more["in_distribution"]["answer_accuracy"]), "points",
+               target=(">", 0) if judged else None),
+        figure(RL_ISSUE, "weakest in-distribution category after GRPO" + (f" ({weakest[0]})" if weakest else ""),
+               pct(weakest[1]["answer_accuracy"]) if weakest else None, "%",
+               target=target("every_in_distribution_category")),
+        figure(RL_ISSUE, "eval-v1 out-of-distribution answer accuracy after GRPO", pct(outside["answer_accuracy"]), "%",
+               target=target("out_of_distribution_answer_accuracy"),
+               comparison=compare("more SFT", pct(more["out_of_distribution"]["answer_accuracy"]), "%")),
+        figure(RL_ISSUE, "in-distribution format compliance after GRPO", pct(inside["format_compliance"]), "%",
+               target=target("in_distribution_format_compliance")),
+        *[figure(RL_ISSUE, f"starting checkpoint pass@{start['k']}, {section.replace('_', ' ')}",
+                 pct(start["pass_at_k"][section]["pass_at_k"]), "%",
+                 note="the ceiling GRPO can sharpen toward; sampled mean "
+                      f"{pct(start['sampled_mean_accuracy'].get(section, 0)):.1f} %")
+          for section in ("in_distribution", "out_of_distribution") if section in start["pass_at_k"]],
+    ]
+    if rl["grpo"]["completions_per_s"] is not None:
+        figures.append(figure(
+            RL_ISSUE, "GRPO sampling throughput", rl["grpo"]["sampled_tokens_per_s"], "tokens/s",
+            comparison=compare("the KV-cache generator alone (batch 8, no stop)",
+                               generation["kv_cache_tokens_per_s"], "tokens/s") if generation else None,
+            note=f"{rl['grpo']['completions_per_s']:.1f} completions/s; "
+                 f"{rl['grpo']['median_step_seconds']:.2f} s per step"))
+    return figures
