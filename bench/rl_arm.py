@@ -1,9 +1,9 @@
-"""What RL buys (bench_training --rl): from the `final` SFT checkpoint, the same wall-clock budget of
-(a) more SFT on the same traces (`init_from` the checkpoint, a fresh optimizer and schedule) and (b) GRPO with
-the judges as the reward (answer_exact + 0.5 format + 0.5 reasoning_checks) on the same traces' prompts and
-final answers. Both are evaluated greedily on the same eval-v1 items with the same judges as the starting
-checkpoint. pass@k of the starting checkpoint (k samples per item at the GRPO temperature) is the ceiling
-GRPO can sharpen toward: it reinforces only answers the model already samples.
+"""What RL buys (bench_training's `rl` section; `--no-rl` skips it): from the `final` SFT checkpoint, the
+same wall-clock budget of (a) more SFT on the same traces (`init_from` the checkpoint, a fresh optimizer and
+schedule) and (b) GRPO with the judges as the reward (answer_exact + 0.5 format + 0.5 reasoning_checks) on the
+same traces' prompts and final answers. Both are evaluated greedily on the same eval-v1 items with the same
+judges as the starting checkpoint. pass@k of the starting checkpoint (k samples per item at the GRPO
+temperature) is the ceiling GRPO can sharpen toward: it reinforces only answers the model already samples.
 
 Everything runs in the bench_training process, one after the other, so the arms share the machine's state.
 """
@@ -14,8 +14,16 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.bench_training import (
+    ARMS,
+    DeadlineHooks,
+    arm_config,
+    plan_steps,
+    section_scores,
+    step_seconds,
+    training_traces,
+)
 from bench.report import compare, figure
-from training.hooks import TrainHooks
 
 RL_ISSUE = "#23 GRPO"
 REWARD = {"judges": {"answer_exact": 1.0, "format": 0.5, "reasoning_checks": 0.5}}
@@ -28,20 +36,15 @@ TARGETS = {"in_distribution_answer_accuracy": 92, "every_in_distribution_categor
            "out_of_distribution_answer_accuracy": 30, "in_distribution_format_compliance": 99}
 
 
-class GRPODeadline(TrainHooks):
-    """Stops GRPO at the budget (it checkpoints first) and keeps each step's numbers."""
+class GRPODeadline(DeadlineHooks):
+    """bench_training's deadline (GRPO checkpoints before it stops), keeping each GRPO step's numbers."""
 
     def __init__(self, deadline: float):
-        self.deadline, self.steps = deadline, []
+        super().__init__(deadline)
+        self.steps: list[dict] = []
 
     def on_step(self, metrics: dict) -> None:
         self.steps.append(metrics)
-
-    def should_cancel(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def cancel_reason(self) -> str:
-        return "time_budget"
 
 
 def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: float, count: int, overrides: dict,
@@ -59,7 +62,7 @@ def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: flo
     start = {"sections": start_arm["sections"], "pass_at_k": pass_at_k(samples), "k": k,
              "sampled_mean_accuracy": _sampled_mean(samples), "pass_at_k_seconds": time.perf_counter() - began}
     return {"start": start, "budget_seconds": budget_seconds,
-            "sft_more": continued_sft(work, start_dir, budget_seconds, count, overrides, plan, items),
+            "sft_more": continued_sft(work, start_dir, budget_seconds, overrides, plan, items),
             "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items)}
 
 
@@ -91,17 +94,15 @@ def _sampled_mean(samples: list[list[dict]]) -> dict:
 
 
 def _scores(run_dir: Path, items: list[dict], plan) -> dict:
-    from bench.bench_training import section_scores
     from training.evaluate import evaluate
 
     report = evaluate(run_dir, items, max_new_tokens=plan.eval_new_tokens, batch_size=plan.eval_batch)
     return section_scores(report["predictions"])
 
 
-def continued_sft(work: Path, start_dir: Path, budget_seconds: float, count: int, overrides: dict, plan,
+def continued_sft(work: Path, start_dir: Path, budget_seconds: float, overrides: dict, plan,
                   items: list[dict]) -> dict:
     """More SFT on the `final` arm's traces, from its checkpoint, for the budget."""
-    from bench.bench_training import ARMS, DeadlineHooks, arm_config, plan_steps, step_seconds
     from training.engine import train
 
     arm = ARMS["final"]
@@ -118,7 +119,6 @@ def continued_sft(work: Path, start_dir: Path, budget_seconds: float, count: int
 def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, settings: dict, plan,
              items: list[dict]) -> dict:
     """GRPO on the same traces' prompts and final answers, from the checkpoint, for the budget."""
-    from bench.bench_training import ARMS, training_traces
     from training.grpo.config import GRPOConfig
     from training.grpo.trainer import grpo_train
 
@@ -135,8 +135,7 @@ def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, set
             "answer_exact_curve": [round(s["reward_answer_exact_mean"], 4) for s in steps],
             "kl_curve": [round(s["kl"], 5) for s in steps],
             "zero_signal_fraction_mean": statistics.mean(s["zero_signal_fraction"] for s in steps) if steps else None,
-            "median_step_seconds": statistics.median(s["sample_seconds"] + s["update_seconds"] for s in steps[1:])
-            if len(steps) > 1 else None,
+            "median_step_seconds": _median([s["sample_seconds"] + s["update_seconds"] for s in steps[1:]]),
             "completions_per_s": _median([completions / s["sample_seconds"] for s in steps[1:]]),
             "sampled_tokens_per_s": _median([completions * s["completion_length_mean"] / s["sample_seconds"]
                                              for s in steps[1:]]),
