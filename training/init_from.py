@@ -30,6 +30,14 @@ def recorded_init_step(out_dir: Path, init_step: int | None) -> int | None:
     return init_step
 
 
+def parent_backend(init_dir: Path) -> str | None:
+    """The backend the parent run folder trained with (None when it has no readable run_config.json)."""
+    try:
+        return read_json(Path(init_dir) / RUN_CONFIG_FILE).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_init(init_dir: Path, step: int | None):
     """The parent's weights (training.generate.LoadedModel) at `step` (its latest when None)."""
     from training.generate import load_model

@@ -67,33 +67,51 @@ def run_base_dir(out_dir: Path, run_config: dict, models_dir: str | Path | None 
 
 
 def _load_run(out_dir: Path, mesh=None, models_dir=None) -> tuple[nnx.Module, SentencePieceTokenizer]:
+    model, tokenizer, _ = load_run_weights(out_dir, mesh, models_dir)
+    return model, tokenizer
+
+
+def run_model_spec(run_config: dict) -> dict:
+    """{"model", "lora", "seed"}: how a tunix run builds its model. An SFT run's config says it; a GRPO
+    run's config is a GRPOConfig, so it records its parent's under `tunix_model`."""
+    spec = run_config.get("tunix_model") or run_config["config"]
+    return {"model": spec["model"], "lora": spec.get("lora"), "seed": spec["seed"]}
+
+
+def load_run_weights(out_dir: Path, mesh=None, models_dir=None, step: int | None = None,
+                     ) -> tuple[nnx.Module, SentencePieceTokenizer, int]:
+    """(model, tokenizer, step) of a tunix run folder at checkpoint `step` (its latest when None)."""
     run_config = read_json(out_dir / RUN_CONFIG_FILE)
     if run_config.get("backend") != "tunix":
         raise ValueError(f"{out_dir} holds a {run_config.get('backend')!r} run, not a tunix one.")
-    config = run_config["config"]
+    spec = run_model_spec(run_config)
     model_dir = run_base_dir(out_dir, run_config, models_dir)
-    model = load_model(model_dir, config["model"], mesh)
-    lora = config.get("lora")
+    model = load_model(model_dir, spec["model"], mesh)
+    lora = spec["lora"]
     if lora:
-        model = apply_lora(model, lora["rank"], lora["alpha"], config["seed"], mesh)
-    _restore_latest(out_dir, model, lora_only=bool(lora))
-    return model, SentencePieceTokenizer(model_dir / TOKENIZER_FILE)
+        model = apply_lora(model, lora["rank"], lora["alpha"], spec["seed"], mesh)
+    step = _restore(out_dir, model, lora_only=bool(lora), step=step)
+    return model, SentencePieceTokenizer(model_dir / TOKENIZER_FILE), step
 
 
-def _restore_latest(out_dir: Path, model: nnx.Module, lora_only: bool) -> int:
-    if not _checkpoint_steps(out_dir):
+def _restore(out_dir: Path, model: nnx.Module, lora_only: bool, step: int | None = None) -> int:
+    steps = checkpoint_steps(out_dir)
+    if not steps:
         raise FileNotFoundError(f"No checkpoint to generate from in {checkpoint_dir(out_dir)}.")
+    if step is not None and step not in steps:
+        raise FileNotFoundError(f"No checkpoint at step {step} in {checkpoint_dir(out_dir)}; it has "
+                                f"{', '.join(map(str, steps))}.")
     manager = tunix_checkpoints.CheckpointManager(str(checkpoint_dir(out_dir)))
     try:
-        step, _ = manager.maybe_restore(model, restore_only_lora_params=lora_only)
+        restored, _ = manager.maybe_restore(model, step=step, restore_only_lora_params=lora_only)
     finally:
         manager.close()
-    if not step:
+    if not restored:
         raise FileNotFoundError(f"No checkpoint to generate from in {checkpoint_dir(out_dir)}.")
-    return step
+    return restored
 
 
-def _checkpoint_steps(out_dir: Path) -> list[int]:
+def checkpoint_steps(out_dir: Path) -> list[int]:
     """Finished checkpoint steps; Orbax names a step's folder by its number once the save completed."""
     folder = checkpoint_dir(out_dir)
     if not folder.is_dir():
@@ -107,7 +125,7 @@ def _source_key(path: str | Path) -> tuple:
     root = Path(path).expanduser().resolve()
     if (root / RUN_CONFIG_FILE).exists():
         base = base_weights.locate(root, read_json(root / RUN_CONFIG_FILE).get("model_dir"))
-        files = [checkpoint_dir(root) / str(step) for step in _checkpoint_steps(root)[-1:]]
+        files = [checkpoint_dir(root) / str(step) for step in checkpoint_steps(root)[-1:]]
     else:
         base, files = root, []
     files += sorted(base.glob("*.safetensors")) + [base / TOKENIZER_FILE]

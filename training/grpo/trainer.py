@@ -25,7 +25,14 @@ from training.grpo.config import (
 )
 from training.grpo.loss import PROGRAM_KEYS, completion_batch, make_schedule, programs
 from training.hooks import TrainHooks
-from training.init_from import copy_tokenizer, identity_hash, init_record, load_init, recorded_init_step
+from training.init_from import (
+    copy_tokenizer,
+    identity_hash,
+    init_record,
+    load_init,
+    parent_backend,
+    recorded_init_step,
+)
 from training.render import render_prompt
 from training.rewards import group_advantages, reward_metrics
 from training.run_files import (
@@ -49,7 +56,12 @@ def grpo_train(config: GRPOConfig | dict, prompts: list[dict], init_dir: str | P
     `out_dir`, resuming from `out_dir`'s latest checkpoint if it has one (with the init step it recorded).
 
     prompts: `{"prompt", "expected_answer"}` items; the prompt is raw user text (rendered here).
-    Raises InitRunError, before creating `out_dir`, when `init_dir` is not a builtin run with that checkpoint."""
+    Raises InitRunError, before creating `out_dir`, when `init_dir` is not a builtin run with that checkpoint.
+    A tunix parent is trained by Tunix's GRPOLearner (training.backends.tunix_grpo), with the same files."""
+    if parent_backend(Path(init_dir)) == "tunix":
+        from training.backends.tunix_grpo import grpo_train as tunix_grpo_train
+
+        return tunix_grpo_train(config, prompts, init_dir, out_dir, hooks, init_step=init_step)
     if not isinstance(config, GRPOConfig):
         config = GRPOConfig.from_dict(config)
     hooks = hooks or TrainHooks()
