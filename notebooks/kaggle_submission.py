@@ -422,8 +422,8 @@ for name, row in summary["by_category"].items():
 # each one, and the policy moves toward the completions that beat their group's mean while a KL term keeps
 # it near the SFT weights. The GRPO run folder starts from the SFT run's latest checkpoint and tokenizer,
 # records both, and resumes across sessions like the SFT run. Then it is evaluated on the same items, so the
-# two accuracies compare. GRPO runs on the built-in model only for now (Tunix's GRPO learner is not wired
-# in); with Gemma this section says so and moves on. Set `GRPO_STEPS=0` to skip it.
+# two accuracies compare. With Gemma the same call trains with Tunix's `GRPOLearner`, continuing the SFT
+# run's LoRA adapters. Set `GRPO_STEPS=0` to skip it.
 
 # %%
 import hashlib
@@ -447,9 +447,8 @@ class GRPOProgress(Progress):
                   f"kl {metrics['kl']:.4f}  {metrics['sample_seconds'] + metrics['update_seconds']:.1f}s/step")
 
 
-if CONFIG["backend"] != "builtin" or GRPO_STEPS == 0 or result.status != "completed":
-    print("GRPO skipped: " + ("it runs on the built-in model only for now" if CONFIG["backend"] != "builtin"
-                              else "GRPO_STEPS=0" if GRPO_STEPS == 0 else f"the SFT run is {result.status}"))
+if GRPO_STEPS == 0 or result.status != "completed":
+    print("GRPO skipped: " + ("GRPO_STEPS=0" if GRPO_STEPS == 0 else f"the SFT run is {result.status}"))
 else:
     if SERVER_URL and API_KEY:  # the same version's prompts and final answers
         body, _ = _get(f"/api/datasets/{DATASET_ID}/export.jsonl?format=grpo_prompt&split=train")

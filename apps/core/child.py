@@ -41,10 +41,18 @@ FLUSH_RETRY_SECONDS = 1.0
 STDERR_TAIL = 40
 
 
+def models_folder_env() -> dict[str, str]:
+    """A tunix run names its base weights by their folder inside the models folder: a child looks them up in
+    this server's (settings.MODELS_DIR), whatever the environment it was started from says."""
+    from django.conf import settings
+
+    return {"TUNIXRT_MODELS_DIR": str(settings.MODELS_DIR)}
+
+
 class ChildProcess:
     def __init__(self, command: list[str], *, cwd: Path, env: dict | None = None):
         self.process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            command, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", **models_folder_env(), **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, bufsize=1)
         self.pid = self.process.pid
         self._queue: queue.Queue = queue.Queue()

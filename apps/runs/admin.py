@@ -32,11 +32,13 @@ START_PERMISSION = "runs.add_trainingrun"
 
 
 class ParentFields(forms.Form):
-    """The weights a run starts from: a completed builtin run (its latest checkpoint) or a model version."""
+    """The weights a run starts from: a completed run of `parent_backends` (its latest checkpoint) or a model
+    version."""
 
+    parent_backends = ("builtin",)  # SFT continues builtin runs only; GRPO also trains from tunix runs
     field_order = ["dataset", "parent_run", "parent_version"]
     parent_run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), required=False, label="start from run",
-                                        help_text="A completed builtin run; its latest checkpoint.")
+                                        help_text="A completed run; its latest checkpoint.")
     parent_version = forms.CharField(required=False, label="or from model version",
                                      help_text="A model version id (leave the run empty).")
 
@@ -44,7 +46,7 @@ class ParentFields(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = datasets_visible_to(user).defer("manifest").order_by("-created_at")
         self.fields["parent_run"].queryset = (selectors.runs_visible_to(user)
-                                              .filter(status=JobStatus.COMPLETED, backend="builtin")
+                                              .filter(status=JobStatus.COMPLETED, backend__in=self.parent_backends)
                                               .order_by("-finished_at"))
 
     def init_from(self) -> dict:
@@ -87,7 +89,10 @@ class StartRunForm(ParentFields):
 
 
 class StartGRPOForm(ParentFields):
-    """A GRPO run from a completed builtin run (or a model version) on a dataset's prompts and answers."""
+    """A GRPO run from a completed builtin or tunix run (or a model version) on a dataset's prompts and answers;
+    it trains on its parent's backend."""
+
+    parent_backends = services.GRPO_PARENT_BACKENDS
 
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), to_field_name="pk",
                                      help_text="Its traces' prompts and final answers are what GRPO samples and "

@@ -8,9 +8,10 @@ the commit.
 
 A run may start from trained weights (`init_from`): a completed run's checkpoint, or a model version, which
 the registry resolves to its source run and step (the registry sits above this app, so it registers its
-resolver here; `register_init_source`). A GRPO run needs one; the parent must be a builtin run (Tunix GRPO is
-not built yet) and the run inherits its model preset and tokenizer. An SFT run may continue one: a builtin
-run of the same preset and tokenizer kind (its tokenizer is the parent's), trained with a fresh optimizer.
+resolver here; `register_init_source`). A GRPO run needs one; the parent is a builtin or a tunix run, and the
+run inherits its backend, model preset and tokenizer (a tunix parent's LoRA adapters keep training under
+Tunix's GRPOLearner). An SFT run may continue one: a builtin run of the same preset and tokenizer kind (its
+tokenizer is the parent's), trained with a fresh optimizer.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ class RunPlan:
             "dataset": {"id": self.dataset.pk, "content_hash": self.dataset.content_hash, "split": self.split,
                         "prompts": self.examples},
             "algorithm": self.algorithm,
+            "backend": self.backend,  # the parent's: a tunix parent's GRPO trains with Tunix's GRPOLearner
+            "model": self.model,
             "config": config.to_dict(),
             "config_hash": self.config_hash(),
             "init_from": self.init.record(),
@@ -199,9 +202,12 @@ def init_from_run(parent: TrainingRun, step: int | None, *, field_name: str, ver
     return InitSource(run=parent, step=step, version_id=str(version_id) if version_id else None)
 
 
+GRPO_PARENT_BACKENDS = ("builtin", "tunix")  # training.grpo (builtin) and training.backends.tunix_grpo
+
+
 def _check_init(plan: RunPlan) -> None:
-    """What a parent must be for this run: a builtin run (the only trainer that continues weights today),
-    and for SFT one whose weights fit the model the config builds."""
+    """What a parent must be for this run: for GRPO a builtin or tunix run (the GRPO run trains on the
+    parent's backend); for SFT a builtin run whose weights fit the model the config builds."""
     if plan.init is None:
         return
     parent = plan.init.run
@@ -209,10 +215,13 @@ def _check_init(plan: RunPlan) -> None:
     if plan.algorithm == Algorithm.SFT and plan.config.backend != "builtin":
         raise Invalid({"init_from": ["Continuing training from a run's weights is built for the builtin backend "
                                      f"only; this run's backend is {plan.config.backend}."]})
-    if parent.backend != "builtin":
-        raise Invalid({where: [f"Runs start from builtin runs only for now; {parent.pk} is a {parent.backend} run."]})
     if plan.algorithm == Algorithm.SFT:
+        if parent.backend != "builtin":
+            raise Invalid({where: [f"An SFT run continues builtin runs only for now; {parent.pk} is a {parent.backend} "
+                                   "run (a GRPO run can start from it)."]})
         _check_sft_parent(plan.config, plan.init)
+    elif parent.backend not in GRPO_PARENT_BACKENDS:
+        raise Invalid({where: [f"GRPO starts from builtin or tunix runs; {parent.pk} is a {parent.backend} run."]})
 
 
 def _check_sft_parent(config: TrainConfig, init: InitSource) -> None:

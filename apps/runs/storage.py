@@ -27,6 +27,8 @@ from training.run_files import MANIFEST_FILE, RUN_CONFIG_FILE, file_sha256
 NAMESPACE = "runs"
 UNSTORED_SUFFIXES = (".tmp", PARTIAL)
 INIT_FILES = (RUN_CONFIG_FILE,)  # besides the tokenizer and the checkpoint: what loading a run's weights reads
+# A tunix run without a models-folder model_dir (gemma3-tiny's random weights) keeps its base weights here.
+INIT_FOLDERS = ("base_model/",)
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,8 @@ def stage_init(parent: TrainingRun, step: int, target: Path) -> int:
     parent's folder may rotate, be pruned or be deleted without touching this run). Returns the files
     copied; a target that is complete already (a retry) is kept."""
     names = [name for name in RunArtifact.objects.filter(run=parent).values_list("name", flat=True)
-             if checkpoint_step_of(name) == step or name in INIT_FILES or artifact_kind(name) == "tokenizer"]
+             if checkpoint_step_of(name) == step or name in INIT_FILES or artifact_kind(name) == "tokenizer"
+             or name.startswith(INIT_FOLDERS)]
     if not any(checkpoint_step_of(name) == step for name in names):
         raise FileNotFoundError(f"run {parent.pk} has no recorded checkpoint at step {step}")
     if (target / "checkpoints" / str(step)).is_dir() and (target / RUN_CONFIG_FILE).exists():

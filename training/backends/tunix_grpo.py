@@ -38,6 +38,7 @@ from tunix.sft import hooks as tunix_hooks
 
 from training import base_weights
 from training.backends import tunix_generate
+from training.backends.tunix_backend import TINY_BASE_SUBDIR
 from training.checkpoints import KEEP_LAST, checkpoint_dir
 from training.data import DataOrder
 from training.generate import Generation
@@ -54,6 +55,7 @@ from training.run_files import (
     RUN_CONFIG_FILE,
     MetricsLog,
     code_version,
+    context_length,
     device_info,
     ensure_run_config,
     read_json,
@@ -63,7 +65,7 @@ from training.run_files import (
 from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
 from training.trainer import LoopOutcome
 
-BASE_COPY_SUBDIR = "base_model"  # a parent's base weights kept in its own folder (gemma3-tiny) are copied here
+BASE_COPY_SUBDIR = TINY_BASE_SUBDIR  # a parent's base weights kept in its own folder (gemma3-tiny) are copied here
 
 
 def grpo_train(config: GRPOConfig | dict, prompts: list[dict], init_dir: str | Path, out_dir: str | Path,
@@ -123,6 +125,7 @@ def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, parent: 
         "init_from": init_from,
         "reward": config.reward_spec.to_dict(),
         "tunix_model": tunix_generate.run_model_spec(source),
+        "max_seq_len": context_length(source),  # inherited: what evaluation and serving limit outputs to
         "model_family": source.get("model_family"),
         "model_dir": base_weights.portable_name(model_dir, out_dir),
         "base_weights": source.get("base_weights"),
@@ -304,6 +307,7 @@ class TunixGRPORun:
         self.samples_log = MetricsLog(out_dir / SAMPLES_FILE)
         self.mesh = make_mesh("auto")
         self.tokenizer = None
+        self._announced: set[int] = set()
 
     def execute(self) -> LoopOutcome:
         with self.mesh:
@@ -333,11 +337,17 @@ class TunixGRPORun:
         if data.cancel_reason:
             outcome.status, outcome.cancel_reason = data.stop_status, data.cancel_reason
         outcome.final_step = trainer.train_steps // self.config.inner_updates
-        if outcome.final_step > start:
-            self.announce_checkpoint(outcome.final_step)
+        for step in tunix_generate.checkpoint_steps(self.out_dir):  # the saves still running were waited for
+            if step > start:
+                self.announce_checkpoint(step)
         return outcome
 
     def announce_checkpoint(self, step: int) -> None:
+        """Tell the hooks once step `step`'s checkpoint is complete: Orbax saves in the background and names
+        the step's folder only when it is whole; a save still running is announced after the last one."""
+        if step in self._announced or not (checkpoint_dir(self.out_dir) / str(step)).is_dir():
+            return
+        self._announced.add(step)
         self.hooks.on_log(f"checkpoint saved at step {step}")
         self.hooks.on_checkpoint(step)
 

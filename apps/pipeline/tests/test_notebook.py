@@ -76,6 +76,11 @@ def test_the_tunix_branch_runs_on_a_cpu_with_a_tiny_gemma_and_resumes_in_a_secon
     assert len(manifest["model"]["base_weights"]["sha256"]) == 64 and len(manifest["tokenizer"]["sha256"]) == 64
     assert str(tmp_path) not in manifest_text
     assert "Kaggle Model ID: " in first.stdout.splitlines()[-1] and "loaded back with Tunix's Gemma3" in first.stdout
+    # The GRPO stage trains with Tunix from the LoRA run and is evaluated on the same items.
+    assert len((out / "grpo_metrics.jsonl").read_text().splitlines()) == 3
+    (grpo_dir,) = [path for path in out.glob("run-*-grpo-*") if path.is_dir()]
+    assert json.loads((grpo_dir / "run_config.json").read_text())["backend"] == "tunix"
+    assert "after GRPO" in first.stdout
     # A separate process loads the merged checkpoint with Tunix's own code, from a copy away from everything.
     shutil.copytree(out / "merged_model", tmp_path / "downloaded")
     loaded = subprocess.run([sys.executable, "load_with_tunix.py", "--prompt", "What is 2 + 3?",

@@ -101,7 +101,9 @@ def test_a_bad_grpo_request_is_a_400_naming_the_field_and_nothing_is_queued(trai
 def test_a_parent_that_cannot_be_started_from_is_refused(trainer, completed_run):
     client = key_client(trainer)
     TrainingRun.objects.filter(pk=completed_run.pk).update(backend="tunix")
-    response = client.post("/api/tunix/run", grpo_body(completed_run), format="json")
+    sft = {"dataset_id": completed_run.dataset_version_id, "config": tiny_config(), "dry_run": False,
+           "init_from": {"run": str(completed_run.pk)}}
+    response = client.post("/api/tunix/run", sft, format="json")
     assert response.status_code == 400 and "tunix run" in response.json()["detail"]["init_from.run"][0]
     TrainingRun.objects.filter(pk=completed_run.pk).update(backend="builtin", status="failed")
     response = client.post("/api/tunix/run", grpo_body(completed_run), format="json")
