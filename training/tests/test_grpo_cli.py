@@ -158,10 +158,12 @@ def test_a_missing_prompts_file_exits_2(inputs, tmp_path):
     assert error["event"] == "error" and error["kind"] == "input_error"
 
 
-def test_an_init_folder_that_is_not_a_builtin_run_exits_2(inputs, tmp_path):
-    (tmp_path / "tunix").mkdir()
-    (tmp_path / "tunix" / "run_config.json").write_text(json.dumps({"backend": "tunix"}), encoding="utf-8")
-    for init, says in ((tmp_path / "empty", "run_config.json is missing"), (tmp_path / "tunix", "'tunix' run")):
+def test_an_init_folder_that_is_not_a_usable_run_exits_2(inputs, tmp_path):
+    for backend in ("other", "tunix"):  # a tunix parent goes to Tunix's GRPO, which finds no checkpoint in it
+        (tmp_path / backend).mkdir()
+        (tmp_path / backend / "run_config.json").write_text(json.dumps({"backend": backend}), encoding="utf-8")
+    for init, says in ((tmp_path / "empty", "run_config.json is missing"), (tmp_path / "other", "'other' run"),
+                       (tmp_path / "tunix", "no checkpoint")):
         init.mkdir(exist_ok=True)
         code, stderr, error = refused({**inputs, "init": init}, tmp_path / "run")
         assert code == 2 and "--init" in stderr and says in stderr, stderr
