@@ -52,8 +52,13 @@ def load_init(init_dir: Path, step: int | None):
 def init_record(init_dir: Path, loaded) -> dict:
     """What a run keeps of its parent: the folder's name (not where this machine keeps it), the step, and
     what the parent was."""
-    source = loaded.run_config
-    return {"folder": Path(init_dir).name, "step": loaded.step, "config_hash": source.get("config_hash"),
+    return parent_record_of(init_dir, loaded.run_config, loaded.step)
+
+
+def parent_record_of(init_dir: Path, source: dict, step: int) -> dict:
+    """`init_record` from the parent's run_config.json and step (for a parent not loaded through
+    training.generate, such as a tunix run)."""
+    return {"folder": Path(init_dir).name, "step": step, "config_hash": source.get("config_hash"),
             "data_hash": source.get("data_hash"), "algorithm": source.get("algorithm", "sft")}
 
 

@@ -210,7 +210,27 @@ class StepData(tunix_hooks.DataHooks):
         return self.eval_batches[self._eval_pos - 1]
 
 
-class StepRecorder(tunix_hooks.TrainingHooks):
+class StepReportHooks(tunix_hooks.TrainingHooks):
+    """Tunix's training hooks for a recorder that only acts on step reports (and resets its clock at the
+    start): the other callbacks do nothing. Shared by SFT's and GRPO's recorders."""
+
+    def on_train_start(self, train_ctx) -> None:
+        self._last_report = time.perf_counter()
+
+    def on_train_end(self, train_ctx) -> None:
+        pass
+
+    def on_train_step_start(self, train_ctx) -> None:
+        pass
+
+    def on_eval_step_start(self, train_ctx) -> None:
+        pass
+
+    def on_eval_step_end(self, train_ctx, eval_loss) -> None:
+        pass
+
+
+class StepRecorder(StepReportHooks):
     """Tunix reports step n once step n+1 has been dispatched (so host I/O overlaps device work);
     the gap between reports is therefore the steady-state step time, the first one includes compile."""
 
@@ -248,21 +268,6 @@ class StepRecorder(tunix_hooks.TrainingHooks):
             metrics["eval_loss"] = float(logged.get_metric_history("", "loss", "eval")[-1])
             metrics["eval_source"] = self.eval_source
         return metrics
-
-    def on_train_start(self, train_ctx) -> None:
-        self._last_report = time.perf_counter()
-
-    def on_train_end(self, train_ctx) -> None:
-        pass
-
-    def on_train_step_start(self, train_ctx) -> None:
-        pass
-
-    def on_eval_step_start(self, train_ctx) -> None:
-        pass
-
-    def on_eval_step_end(self, train_ctx, eval_loss) -> None:
-        pass
 
 
 class TunixRun:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import os
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -34,19 +33,18 @@ from tunix.rl import rl_cluster as rl_cluster_lib
 from tunix.rl.grpo import grpo_learner
 from tunix.rl.rollout import base_rollout
 from tunix.sft import checkpoint_manager as tunix_checkpoints
-from tunix.sft import hooks as tunix_hooks
 
 from training import base_weights
 from training.backends import tunix_generate
-from training.backends.tunix_backend import TINY_BASE_SUBDIR
+from training.backends.tunix_backend import TINY_BASE_SUBDIR, StepReportHooks
 from training.checkpoints import KEEP_LAST, checkpoint_dir
 from training.data import DataOrder
 from training.generate import Generation
-from training.grpo.config import ALGORITHM, SAMPLES_FILE, GRPOConfig, check_prompts, prompts_hash
+from training.grpo.config import SAMPLES_FILE, GRPOConfig, check_prompts, prompts_hash
 from training.grpo.loss import make_optimizer, make_schedule
-from training.grpo.trainer import Rollout, length_metrics, sample_rows
+from training.grpo.trainer import Rollout, grpo_identity, length_metrics, manifest_of, sample_rows
 from training.hooks import TrainHooks
-from training.init_from import InitRunError, identity_hash, recorded_init_step
+from training.init_from import InitRunError, parent_record_of, recorded_init_step
 from training.mesh import make_mesh
 from training.render import render_prompt
 from training.rewards import group_advantages, reward_metrics
@@ -54,15 +52,11 @@ from training.run_files import (
     METRICS_FILE,
     RUN_CONFIG_FILE,
     MetricsLog,
-    code_version,
-    context_length,
-    device_info,
     ensure_run_config,
     read_json,
-    read_metrics,
     run_folder_lock,
 )
-from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
+from training.run_result import TrainResult, finish_run, run_timings, utc_now
 from training.trainer import LoopOutcome
 
 BASE_COPY_SUBDIR = TINY_BASE_SUBDIR  # a parent's base weights kept in its own folder (gemma3-tiny) are copied here
@@ -111,21 +105,13 @@ def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, parent: 
     """run_config.json: what tunix_generate needs to load the run (its parent's model spec and base
     weights, by a portable name), plus the algorithm, the reward spec and where the weights came from."""
     source = parent["run_config"]
-    init_from = {"folder": init_dir.name, "step": parent["step"], "config_hash": source.get("config_hash"),
-                 "data_hash": source.get("data_hash"), "algorithm": source.get("algorithm", "sft")}
     model_dir = parent["model_dir"]
     if Path(model_dir).resolve().is_relative_to(init_dir.resolve()):
         model_dir = copy_base_weights(model_dir, out_dir)  # weights kept inside the parent's folder travel along
     return {
         "backend": "tunix",
-        "algorithm": ALGORITHM,
-        "config": config.to_dict(),
-        "config_hash": identity_hash(ALGORITHM, config.to_dict(), init_from),
-        "data_hash": data_hash,
-        "init_from": init_from,
-        "reward": config.reward_spec.to_dict(),
+        **grpo_identity(config, data_hash, parent_record_of(init_dir, source, parent["step"]), source),
         "tunix_model": tunix_generate.run_model_spec(source),
-        "max_seq_len": context_length(source),  # inherited: what evaluation and serving limit outputs to
         "model_family": source.get("model_family"),
         "model_dir": base_weights.portable_name(model_dir, out_dir),
         "base_weights": source.get("base_weights"),
@@ -145,18 +131,8 @@ def copy_base_weights(model_dir: Path, out_dir: Path) -> Path:
 
 
 def grpo_manifest(run_config: dict, outcome: LoopOutcome, timings: dict, out_dir: Path) -> dict:
-    recent = [line["reward_mean"] for line in read_metrics(out_dir / METRICS_FILE)[-10:]]
-    return {
-        **{key: run_config[key] for key in ("backend", "algorithm", "config", "config_hash", "init_from", "reward",
-                                            "tunix_model", "model_dir", "base_weights", "tokenizer")},
-        "data": {"sha256": run_config["data_hash"], **outcome.data_stats},
-        "seed": run_config["config"]["seed"],
-        "code_version": code_version(),
-        "device": device_info(),
-        "mesh": outcome.mesh,
-        **run_ending(outcome, timings, out_dir),
-        "final_rewards": {"reward_mean_last_10": statistics.fmean(recent) if recent else None},
-    }
+    recorded = ("tunix_model", "model_dir", "base_weights", "tokenizer")
+    return manifest_of(run_config, outcome, timings, out_dir, recorded, mesh=outcome.mesh)
 
 
 class RLTokenizer:
@@ -182,7 +158,7 @@ class RLTokenizer:
         return self.tokenizer.pad_id
 
 
-class StepRecorder(tunix_hooks.TrainingHooks):
+class StepRecorder(StepReportHooks):
     """Scores each rollout (as Tunix's reward function) and, when its update is done, writes the step's
     metrics line and every `sample_every` steps a sample of its completions."""
 
@@ -275,21 +251,6 @@ class StepRecorder(tunix_hooks.TrainingHooks):
             self.run.announce_checkpoint(step)
         self.outcome.record(metrics, seconds)
         self.updates = []
-
-    def on_train_start(self, train_ctx) -> None:
-        self._last_report = time.perf_counter()
-
-    def on_train_end(self, train_ctx) -> None:
-        pass
-
-    def on_train_step_start(self, train_ctx) -> None:
-        pass
-
-    def on_eval_step_start(self, train_ctx) -> None:
-        pass
-
-    def on_eval_step_end(self, train_ctx, eval_loss) -> None:
-        pass
 
 
 class TunixGRPORun:

@@ -84,32 +84,46 @@ def grpo_run_config(config: GRPOConfig, data_hash: str, init_dir: Path, loaded: 
     """run_config.json: what training.generate.load_model needs (backend, model, tokenizer), plus the
     algorithm, the reward spec with its judge versions and where the weights came from."""
     source = loaded.run_config
-    init_from = init_record(init_dir, loaded)
     return {
         "backend": "builtin",
+        **grpo_identity(config, data_hash, init_record(init_dir, loaded), source),
+        "model": source["model"],
+        "tokenizer": source["tokenizer"],
+        "tokenizer_sha256": source.get("tokenizer_sha256"),
+    }
+
+
+def grpo_identity(config: GRPOConfig, data_hash: str, init_from: dict, source: dict) -> dict:
+    """The run_config.json keys every GRPO run has, whatever its backend; `source` is the parent's run_config."""
+    return {
         "algorithm": ALGORITHM,
         "config": config.to_dict(),
         "config_hash": identity_hash(ALGORITHM, config.to_dict(), init_from),
         "data_hash": data_hash,
         "init_from": init_from,
         "reward": config.reward_spec.to_dict(),
-        "model": source["model"],
         "max_seq_len": context_length(source),  # inherited: what evaluation and serving limit outputs to
-        "tokenizer": source["tokenizer"],
-        "tokenizer_sha256": source.get("tokenizer_sha256"),
     }
 
 
 def grpo_manifest(run_config: dict, outcome: LoopOutcome, timings: dict, out_dir: Path) -> dict:
+    return manifest_of(run_config, outcome, timings, out_dir, ("tokenizer", "tokenizer_sha256"),
+                       model={**run_config["model"], "param_count": param_count(outcome.params)})
+
+
+def manifest_of(run_config: dict, outcome: LoopOutcome, timings: dict, out_dir: Path, recorded: tuple[str, ...],
+                **extra) -> dict:
+    """A GRPO run's manifest: its identity, the backend's `recorded` run_config keys and `extra` entries,
+    and how it ended, with the mean reward of its last ten steps."""
     recent = [line["reward_mean"] for line in read_metrics(out_dir / METRICS_FILE)[-10:]]
     return {
         **{key: run_config[key] for key in ("backend", "algorithm", "config", "config_hash", "init_from", "reward",
-                                            "tokenizer", "tokenizer_sha256")},
+                                            *recorded)},
         "data": {"sha256": run_config["data_hash"], **outcome.data_stats},
         "seed": run_config["config"]["seed"],
         "code_version": code_version(),
         "device": device_info(),
-        "model": {**run_config["model"], "param_count": param_count(outcome.params)},
+        **extra,
         **run_ending(outcome, timings, out_dir),
         "final_rewards": {"reward_mean_last_10": statistics.fmean(recent) if recent else None},
     }
