@@ -407,7 +407,9 @@ from training.evaluate import evaluate
 eval_items = list(generate("eval-v1").items)
 if SMOKE:
     eval_items = eval_items[:20]
-report = evaluate(RUN_DIR, eval_items, max_new_tokens=128 if SMOKE else 256)
+# A smoke run's model has trained seconds: it rarely stops, so every item costs the whole limit.
+EVAL_NEW_TOKENS = 48 if SMOKE else 256
+report = evaluate(RUN_DIR, eval_items, max_new_tokens=EVAL_NEW_TOKENS)
 summary = report["summary"]
 print(f"answer accuracy {summary['answer_accuracy']:.1%} (95 % CI {summary['answer_accuracy_ci'][0]:.1%}–"
       f"{summary['answer_accuracy_ci'][1]:.1%}), format {summary['format_compliance']:.1%} on {summary['count']} items")
@@ -463,7 +465,7 @@ else:
         print(f"continuing the GRPO run of an earlier session from {earlier}")
     grpo_result = grpo_train(grpo_config, grpo_prompts, RUN_DIR, GRPO_DIR, GRPOProgress(GRPO_STEPS, deadline))
     print(f"GRPO {grpo_result.status}: {grpo_result.steps_completed} steps")
-    grpo_report = evaluate(GRPO_DIR, eval_items, max_new_tokens=128 if SMOKE else 256)
+    grpo_report = evaluate(GRPO_DIR, eval_items, max_new_tokens=EVAL_NEW_TOKENS)
     after = grpo_report["summary"]
     print(f"answer accuracy {summary['answer_accuracy']:.1%} after SFT → {after['answer_accuracy']:.1%} after "
           f"GRPO; format {summary['format_compliance']:.1%} → {after['format_compliance']:.1%} "
