@@ -476,6 +476,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-rl", action="store_true", help="skip the RL arm (more SFT vs GRPO from `final`)")
     parser.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE",
                         help="override a GRPO setting of the RL arm (group_size, temperature, beta, learning_rate…)")
+    parser.add_argument("--rl-select", type=int, default=0, metavar="N",
+                        help="GRPO trains only on those of N training prompts the start answers right sometimes")
     parser.add_argument("--mesh-child", help=argparse.SUPPRESS)  # one device count of mesh_speed
     return parser.parse_args(argv)
 
@@ -639,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.rl_arm import rl_section
 
             results["rl"] = rl_section(work, run_dirs["final"], arms["final"], budget, count, overrides, plan,
-                                       args.quick, grpo_overrides(args.grpo))
+                                       args.quick, grpo_overrides(args.grpo), args.rl_select)
     results["arms"] = arms
     results["comparisons"] = comparisons(arms)
     results["targets"] = TARGETS

@@ -31,6 +31,9 @@ REWARD = {"judges": {"answer_exact": 1.0, "format": 0.5, "reasoning_checks": 0.5
 GRPO_SETTINGS = {"prompts_per_step": 8, "group_size": 8, "max_new_tokens": 256, "temperature": 0.8,
                  "learning_rate": 5e-5, "beta": 0.04, "checkpoint_every": 0, "sample_every": 0, "seed": 0}
 QUICK_GRPO = {"prompts_per_step": 2, "group_size": 4, "max_new_tokens": 32}
+# `--rl-select N`: N training prompts, SELECT_K samples each from the starting checkpoint; GRPO then trains only on
+# those it answers right sometimes but not always (a group of all-right or all-wrong answers has no signal).
+SELECT_K, QUICK_SELECT_K = 4, 2
 PASS_K, QUICK_PASS_K = 8, 2
 TARGETS = {"in_distribution_answer_accuracy": 92, "every_in_distribution_category": 60,
            "out_of_distribution_answer_accuracy": 30, "in_distribution_format_compliance": 99}
@@ -48,7 +51,7 @@ class GRPODeadline(DeadlineHooks):
 
 
 def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: float, count: int, overrides: dict,
-               plan, quick: bool, grpo_overrides: dict) -> dict:
+               plan, quick: bool, grpo_overrides: dict, select: int = 0) -> dict:
     """The starting checkpoint's scores and pass@k, then each continuation's run and scores."""
     from training.evaluate import evaluate
     from training.generators import generate
@@ -63,7 +66,8 @@ def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: flo
              "sampled_mean_accuracy": _sampled_mean(samples), "pass_at_k_seconds": time.perf_counter() - began}
     return {"start": start, "budget_seconds": budget_seconds,
             "sft_more": continued_sft(work, start_dir, budget_seconds, overrides, plan, items),
-            "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items)}
+            "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items,
+                             select, QUICK_SELECT_K if quick else SELECT_K)}
 
 
 def pass_at_k(samples: list[list[dict]]) -> dict:
@@ -117,8 +121,9 @@ def continued_sft(work: Path, start_dir: Path, budget_seconds: float, overrides:
 
 
 def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, settings: dict, plan,
-             items: list[dict]) -> dict:
-    """GRPO on the same traces' prompts and final answers, from the checkpoint, for the budget."""
+             items: list[dict], select: int = 0, select_k: int = SELECT_K) -> dict:
+    """GRPO on the same traces' prompts and final answers, from the checkpoint, for the budget (which also
+    pays for choosing the prompts when `select` asks for it)."""
     from training.grpo.config import GRPOConfig
     from training.grpo.trainer import grpo_train
 
@@ -127,11 +132,15 @@ def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, set
     config = GRPOConfig.from_dict({**settings, "max_steps": 100_000, "reward": REWARD})  # the deadline stops it
     hooks = GRPODeadline(time.monotonic() + budget_seconds)
     began = time.perf_counter()
+    selection = None
+    if select:
+        prompts, selection = select_by_pass_rate(start_dir, prompts, select, select_k, config)
     result = grpo_train(config, prompts, start_dir, work / "grpo", hooks)
     steps = hooks.steps
     completions = config.prompts_per_step * config.group_size
     return {"status": result.status, "steps": result.steps_completed, "train_wall_seconds": time.perf_counter() - began,
-            "config": config.to_dict(), "reward_curve": [round(s["reward_mean"], 4) for s in steps],
+            "config": config.to_dict(), "selection": selection,
+            "reward_curve": [round(s["reward_mean"], 4) for s in steps],
             "answer_exact_curve": [round(s["reward_answer_exact_mean"], 4) for s in steps],
             "kl_curve": [round(s["kl"], 5) for s in steps],
             "zero_signal_fraction_mean": statistics.mean(s["zero_signal_fraction"] for s in steps) if steps else None,
@@ -140,6 +149,29 @@ def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, set
             "sampled_tokens_per_s": _median([completions * s["completion_length_mean"] / s["sample_seconds"]
                                              for s in steps[1:]]),
             "sections": _scores(work / "grpo", items, plan)}
+
+
+def select_by_pass_rate(start_dir: Path, prompts: list[dict], candidates: int, k: int, config) -> tuple[list, dict]:
+    """The first `candidates` prompts (the data order is already seeded) that the starting checkpoint answers
+    right in some but not all of `k` samples at the GRPO temperature; all of them if none is mixed."""
+    from training.evaluate import evaluate
+
+    began = time.perf_counter()
+    pool = prompts[:candidates]
+    runs = [evaluate(start_dir, pool, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                     seed=seed, batch_size=64)["predictions"] for seed in range(k)]
+    hits = [sum(run[index]["correct"] for run in runs) for index in range(len(pool))]
+    mixed = [item for item, hit in zip(pool, hits, strict=True) if 0 < hit < k]
+    return mixed or pool, {"candidates": len(pool), "k": k, "kept": len(mixed),
+                           "always_right": sum(hit == k for hit in hits), "never_right": hits.count(0),
+                           "seconds": time.perf_counter() - began}
+
+
+def _selection_note(selection: dict | None) -> str:
+    if not selection:
+        return ""
+    return (f"GRPO on the {selection['kept']} of {selection['candidates']} prompts the start answered right in "
+            f"1–{selection['k'] - 1} of {selection['k']} samples ({selection['seconds']:.0f} s of its budget)")
 
 
 def _median(values: list[float]) -> float | None:
@@ -169,7 +201,7 @@ def rl_figures(rl: dict, generation: dict | None) -> list[dict]:
                note=f"start {pct(start['sections']['in_distribution']['answer_accuracy']):.1f} %"),
         figure(RL_ISSUE, "GRPO minus more SFT, in-distribution accuracy (points)",
                pct(inside["answer_accuracy"] - more["in_distribution"]["answer_accuracy"]), "points",
-               target=(">", 0) if judged else None),
+               target=(">", 0) if judged else None, note=_selection_note(rl["grpo"].get("selection"))),
         figure(RL_ISSUE, "weakest in-distribution category after GRPO" + (f" ({weakest[0]})" if weakest else ""),
                pct(weakest[1]["answer_accuracy"]) if weakest else None, "%",
                target=target("every_in_distribution_category")),

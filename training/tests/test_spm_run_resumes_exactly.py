@@ -21,7 +21,7 @@ from training.tests.engine_helpers import (
 from training.tokenizers import TOKENIZER_FILE
 
 CHECKPOINT_EVERY = 50
-MAX_STEPS = 400  # long enough that the child cannot finish before the kill (see test_resume_is_exact)
+MAX_STEPS = 200  # long enough that the child cannot finish before the kill (see test_resume_is_exact)
 
 
 def spm_config(**overrides):
