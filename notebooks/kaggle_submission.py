@@ -399,17 +399,44 @@ print(f"on {mesh.get('devices_used')} device(s) {mesh.get('shape')}; MFU "
 # out-of-distribution section uses bigger numbers and new wordings). The judges are deterministic:
 # `answer_exact` compares the extracted `<answer>` after normalising numbers (`1,000` = `1000`,
 # `3.50` = `3.5`), `format` checks the whole reasoning-then-answer pattern, and `reasoning_checks`
-# recomputes every arithmetic claim written in the reasoning. Nothing random ever scores.
+# recomputes every arithmetic claim written in the reasoning. Nothing random ever scores. A later session
+# that finds the same checkpoint step already judged on the same items, by the same judges and code, reuses
+# that evaluation instead of generating it again.
 
 # %%
+import hashlib
+
 from training.evaluate import evaluate
+from training.judges import JUDGE_VERSIONS
+from training.run_files import code_version
 
 eval_items = list(generate("eval-v1").items)
 if SMOKE:
     eval_items = eval_items[:20]
 # A smoke run's model has trained seconds: it rarely stops, so every item costs the whole limit.
 EVAL_NEW_TOKENS = 48 if SMOKE else 256
-report = evaluate(RUN_DIR, eval_items, max_new_tokens=EVAL_NEW_TOKENS)
+EVALUATION_FILE = "notebook_evaluation.json"  # kept in the run folder, so it travels to the next session with it
+
+
+def evaluate_once(run_dir: Path, steps: int) -> dict:
+    """The run's evaluation on `eval_items`. A later session whose run folder (copied from the earlier output)
+    already holds one of the same step, items, length, judges and code reuses it instead of paying again."""
+    key = {"step": steps, "items_sha256": hashlib.sha256(json.dumps(eval_items, sort_keys=True).encode()).hexdigest(),
+           "max_new_tokens": EVAL_NEW_TOKENS, "judges": JUDGE_VERSIONS, "code_version": code_version()}
+    saved = run_dir / EVALUATION_FILE
+    try:
+        earlier = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or cut short when a session ended mid-write
+        earlier = {}
+    if earlier.get("key") == key:
+        print(f"{run_dir.name}: reusing the evaluation of an earlier session (same step {steps}, items and judges)")
+        return earlier["report"]
+    evaluation = evaluate(run_dir, eval_items, max_new_tokens=EVAL_NEW_TOKENS)
+    saved.write_text(json.dumps({"key": key, "report": evaluation}), encoding="utf-8")
+    return evaluation
+
+
+report = evaluate_once(RUN_DIR, result.steps_completed)
 summary = report["summary"]
 print(f"answer accuracy {summary['answer_accuracy']:.1%} (95 % CI {summary['answer_accuracy_ci'][0]:.1%}–"
       f"{summary['answer_accuracy_ci'][1]:.1%}), format {summary['format_compliance']:.1%} on {summary['count']} items")
@@ -428,8 +455,6 @@ for name, row in summary["by_category"].items():
 # run's LoRA adapters. Set `GRPO_STEPS=0` to skip it.
 
 # %%
-import hashlib
-
 from training.grpo.config import GRPOConfig
 from training.grpo.trainer import grpo_train
 
@@ -465,7 +490,7 @@ else:
         print(f"continuing the GRPO run of an earlier session from {earlier}")
     grpo_result = grpo_train(grpo_config, grpo_prompts, RUN_DIR, GRPO_DIR, GRPOProgress(GRPO_STEPS, deadline))
     print(f"GRPO {grpo_result.status}: {grpo_result.steps_completed} steps")
-    grpo_report = evaluate(GRPO_DIR, eval_items, max_new_tokens=EVAL_NEW_TOKENS)
+    grpo_report = evaluate_once(GRPO_DIR, grpo_result.steps_completed)
     after = grpo_report["summary"]
     print(f"answer accuracy {summary['answer_accuracy']:.1%} after SFT → {after['answer_accuracy']:.1%} after "
           f"GRPO; format {summary['format_compliance']:.1%} → {after['format_compliance']:.1%} "

@@ -95,6 +95,10 @@ def test_the_tunix_branch_runs_on_a_cpu_with_a_tiny_gemma_and_resumes_in_a_secon
     assert "continuing the run of an earlier session" in second.stdout
     resumed = json.loads((tmp_path / "second" / "run_manifest.json").read_text())
     assert resumed["steps_completed"] == manifest["steps_completed"] and resumed["timings"]["steps_this_process"] == 0
+    # Nor re-evaluated: the SFT and GRPO checkpoints are the ones the first session judged, on the same items.
+    assert second.stdout.count("reusing the evaluation of an earlier session") == 2
+    for name in ("eval_summary.json", "grpo_eval_summary.json", "predictions.jsonl"):
+        assert (tmp_path / "second" / name).read_text() == (out / name).read_text(), name
 
 
 def test_on_a_tpu_without_gemma_it_stops_and_says_what_to_attach_and_installs_pinned_wheels(tmp_path):
