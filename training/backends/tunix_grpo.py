@@ -57,6 +57,7 @@ from training.run_files import (
     run_folder_lock,
 )
 from training.run_result import TrainResult, finish_run, run_timings, utc_now
+from training.tokenizers import stop_ids
 from training.trainer import LoopOutcome
 
 BASE_COPY_SUBDIR = TINY_BASE_SUBDIR  # a parent's base weights kept in its own folder (gemma3-tiny) are copied here
@@ -204,8 +205,7 @@ class StepRecorder(StepReportHooks):
     def _generation(self, text: str) -> Generation:
         """The completion with its generated ids (without the stop token, as the builtin generator's are)."""
         ids = self._sampled.popleft()
-        stop_ids = (self.run.tokenizer.end_of_turn_id, self.run.tokenizer.eos_id)
-        stopped = bool(ids) and ids[-1] in stop_ids
+        stopped = bool(ids) and ids[-1] in stop_ids(self.run.tokenizer)
         return Generation(text, ids[:-1] if stopped else ids, stopped or len(ids) < self.cfg.max_new_tokens)
 
     # -- Tunix's training hooks: one call per optimizer update --
@@ -324,7 +324,7 @@ class TunixGRPORun:
         rollout = base_rollout.RolloutConfig(
             max_tokens_to_generate=cfg.max_new_tokens, max_prompt_length=prompt_len,
             kv_cache_size=prompt_len + cfg.max_new_tokens + 1, temperature=cfg.temperature, top_p=cfg.top_p,
-            seed=cfg.seed, eos_tokens=[tokenizer.end_of_turn_id, tokenizer.eos_id])
+            seed=cfg.seed, eos_tokens=list(stop_ids(tokenizer)))
         training = rl_cluster_lib.RLTrainingConfig(
             actor_optimizer=make_optimizer(cfg), eval_every_n_steps=cfg.max_steps * cfg.inner_updates + 1,
             max_steps=cfg.max_steps * cfg.inner_updates, checkpoint_root_directory=None, pbar_description=None)
