@@ -53,21 +53,29 @@ class GRPODeadline(DeadlineHooks):
 def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: float, count: int, overrides: dict,
                plan, quick: bool, grpo_overrides: dict, select: int = 0) -> dict:
     """The starting checkpoint's scores and pass@k, then each continuation's run and scores."""
-    from training.evaluate import evaluate
     from training.generators import generate
 
     items = generate("eval-v1").items[:plan.eval_items]
     k = QUICK_PASS_K if quick else PASS_K
     settings = {**GRPO_SETTINGS, **(QUICK_GRPO if quick else {}), **grpo_overrides}
     began = time.perf_counter()
-    samples = [evaluate(start_dir, items, max_new_tokens=plan.eval_new_tokens, batch_size=plan.eval_batch,
-                        temperature=settings["temperature"], seed=seed)["predictions"] for seed in range(k)]
+    samples = sampled_predictions(start_dir, items, k, max_new_tokens=plan.eval_new_tokens,
+                                  temperature=settings["temperature"], batch_size=plan.eval_batch)
     start = {"sections": start_arm["sections"], "pass_at_k": pass_at_k(samples), "k": k,
              "sampled_mean_accuracy": _sampled_mean(samples), "pass_at_k_seconds": time.perf_counter() - began}
     return {"start": start, "budget_seconds": budget_seconds,
             "sft_more": continued_sft(work, start_dir, budget_seconds, overrides, plan, items),
             "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items,
                              select, QUICK_SELECT_K if quick else SELECT_K)}
+
+
+def sampled_predictions(run_dir: Path, items: list[dict], k: int, *, max_new_tokens: int, temperature: float,
+                        batch_size: int) -> list[list[dict]]:
+    """k judged samples of every item (seeds 0..k-1), one list of predictions per seed."""
+    from training.evaluate import evaluate
+
+    return [evaluate(run_dir, items, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                     batch_size=batch_size)["predictions"] for seed in range(k)]
 
 
 def pass_at_k(samples: list[list[dict]]) -> dict:
@@ -154,16 +162,14 @@ def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, set
 def select_by_pass_rate(start_dir: Path, prompts: list[dict], candidates: int, k: int, config) -> tuple[list, dict]:
     """The first `candidates` prompts (the data order is already seeded) that the starting checkpoint answers
     right in some but not all of `k` samples at the GRPO temperature; all of them if none is mixed."""
-    from training.evaluate import evaluate
-
     began = time.perf_counter()
     pool = prompts[:candidates]
-    runs = [evaluate(start_dir, pool, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                     seed=seed, batch_size=64)["predictions"] for seed in range(k)]
-    hits = [sum(run[index]["correct"] for run in runs) for index in range(len(pool))]
+    samples = sampled_predictions(start_dir, pool, k, max_new_tokens=config.max_new_tokens,
+                                  temperature=config.temperature, batch_size=64)
+    hits = [sum(p["correct"] for p in predictions) for predictions in zip(*samples, strict=True)]
     mixed = [item for item, hit in zip(pool, hits, strict=True) if 0 < hit < k]
     return mixed or pool, {"candidates": len(pool), "k": k, "kept": len(mixed),
-                           "always_right": sum(hit == k for hit in hits), "never_right": hits.count(0),
+                           "always_right": hits.count(k), "never_right": hits.count(0),
                            "seconds": time.perf_counter() - began}
 
 
