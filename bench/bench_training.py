@@ -75,6 +75,8 @@ ARMS = {
               "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {}},
     "answer_only": {"what": "final, trained on answers only (tunix_sft_answer_only)",
                     "dataset": "dev-reasoning-v2", "format": "tunix_sft_answer_only", "config": {}},
+    "final_letters": {"what": "final, quoted words spelled one character per id (tokenizer spm_letters)",
+                      "dataset": "dev-reasoning-v2", "format": "tunix_sft", "config": {"tokenizer": "spm_letters"}},
 }
 LEVER_ARMS = ("byte_v1", "spm_v1", "spm_packed_v1", "v2_256")
 DATASETS = ("dev-reasoning-v1", "dev-reasoning-v2")
@@ -317,7 +319,7 @@ def arm_config(arm: dict, overrides: dict, max_steps: int = 100) -> TrainConfig:
 
 def arm_model_config(config: TrainConfig) -> ModelConfig:
     """The model an arm trains; a learned tokenizer's size is taken as asked for (it is a soft limit)."""
-    vocab = config.spm_vocab_size if config.tokenizer == "spm" else ByteTokenizer.vocab_size
+    vocab = ByteTokenizer.vocab_size if config.tokenizer == "byte" else config.spm_vocab_size
     return dataclasses.replace(model_config_for(config.model), vocab_size=vocab)
 
 
@@ -400,8 +402,8 @@ def train_arm(work: Path, name: str, budget_seconds: float, count: int, override
 
 
 def data_efficiency(count: int, max_seq_len: int, datasets: tuple[str, ...] = DATASETS) -> dict:
-    """Tokens per example (bytes vs the learned tokenizer) and the share of padding a step computes
-    without and with packing, per training set; no training."""
+    """Tokens per example (bytes vs the learned tokenizer, with and without spelled quoted words) and the
+    share of padding a step computes without and with packing, per training set; no training."""
     from training.data import build_examples
     from training.packing import StepBatches
     from training.tokenizers import run_tokenizer
@@ -411,7 +413,7 @@ def data_efficiency(count: int, max_seq_len: int, datasets: tuple[str, ...] = DA
         for dataset in datasets:
             rows = [render_tunix_sft(trace, str(i)) for i, trace in enumerate(training_traces(dataset, count))]
             per_tokenizer = {}
-            for kind in ("byte", "spm"):
+            for kind in ("byte", "spm", "spm_letters"):
                 tokenizer = run_tokenizer(kind, QUALITY_CONFIG["spm_vocab_size"], rows, Path(tmp), False)
                 examples, stats = build_examples(rows, tokenizer, max_seq_len)
                 per_tokenizer[kind] = {
@@ -499,7 +501,7 @@ def speed_sections(results: dict, args: argparse.Namespace, overrides: dict, rep
 
 def comparisons(arms: dict) -> dict:
     """The ablation (the same traces with and without their work) and the lever curve, side by side."""
-    out = {"levers": [accuracy_row(arms[name]) for name in (*LEVER_ARMS, "final") if name in arms]}
+    out = {"levers": [accuracy_row(arms[name]) for name in (*LEVER_ARMS, "final", "final_letters") if name in arms]}
     if "final" in arms and "answer_only" in arms:
         show, bare = (arms[name]["sections"] for name in ("final", "answer_only"))
         out["show_your_work"] = {section: {

@@ -7,8 +7,9 @@ Batch semantics: `batch_size` examples per micro-batch, `grad_accum` micro-batch
 update, so one step consumes `batch_size * grad_accum` examples. With `packing` (builtin only) a
 micro-batch is `batch_size` rows of `max_seq_len` tokens, each holding as many whole examples as fit.
 
-`tokenizer` (builtin only): "byte" (UTF-8 bytes) or "spm", a SentencePiece model of about
-`spm_vocab_size` pieces trained on the run's own training export (see training.spm_tokenizer).
+`tokenizer` (builtin only): "byte" (UTF-8 bytes), "spm", a SentencePiece model of about
+`spm_vocab_size` pieces trained on the run's own training export, or "spm_letters", the same model
+with single-quoted words spelled one character per id (see training.spm_tokenizer).
 
 `mesh` (both backends): where the run computes, "auto" (every local device, all on the `fsdp` axis) or
 axis sizes `{"fsdp": n, "tp": m}` (training.mesh). It is left out of `config_hash`: it changes where the
@@ -32,7 +33,7 @@ TUNIX_WEIGHT_PRESETS = ("gemma3-1b", "gemma2-2b")
 TUNIX_PRESETS = TUNIX_WEIGHT_PRESETS + ("gemma3-tiny",)
 PRESETS_BY_BACKEND = {"builtin": BUILTIN_PRESETS, "tunix": TUNIX_PRESETS}
 SCHEDULES = ("cosine", "linear", "constant")
-TOKENIZERS = ("byte", "spm")
+TOKENIZERS = ("byte", "spm", "spm_letters")
 MAX_SEQ_LEN_LIMIT = 8192
 LORA_KEYS = ("rank", "alpha")
 AUTO_MESH = "auto"
@@ -227,7 +228,7 @@ def _check_backend_rules(errors: Errors, cfg: dict) -> None:
         errors.setdefault("model_dir", []).append(
             f"Required for {model!r}: a local folder with its safetensors weights and tokenizer."
         )
-    if backend == "tunix" and cfg["tokenizer"] == "spm":
+    if backend == "tunix" and cfg["tokenizer"] != "byte":
         errors.setdefault("tokenizer", []).append("The tunix backend uses the model's own tokenizer; use byte.")
     if backend == "tunix" and cfg["packing"] is True:
         errors.setdefault("packing", []).append("Only the builtin backend packs examples.")

@@ -26,7 +26,7 @@ from training.run_files import (
     run_folder_lock,
 )
 from training.run_result import TrainResult, finish_run, run_ending, run_timings, utc_now
-from training.tokenizers import TOKENIZER_FILE, SpmTokenizer, Tokenizer, run_tokenizer, tokenizer_sha256
+from training.tokenizers import TOKENIZER_FILE, Tokenizer, run_tokenizer, tokenizer_kind, tokenizer_sha256
 from training.trainer import BuiltinTrainer, LoopOutcome, run_model_config, steady_tokens_per_s
 
 
@@ -83,7 +83,7 @@ def load_sft_init(config: TrainConfig, init_dir: Path, step: int | None) -> SftI
     if config.backend != "builtin":
         raise InitRunError("Continuing training from a run's weights is built for the builtin backend only.")
     loaded = load_init(init_dir, step)
-    if (loaded.tokenizer.name == SpmTokenizer.name) != (config.tokenizer == "spm"):
+    if tokenizer_kind(loaded.tokenizer.name) != config.tokenizer:
         raise InitRunError(f"{init_dir.name} was trained with tokenizer {loaded.tokenizer.name!r}; this run is "
                            f"configured for {config.tokenizer!r}.")
     if loaded.run_config["model"] != run_model_config(config.model, loaded.tokenizer).to_dict():

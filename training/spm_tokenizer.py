@@ -18,12 +18,19 @@ Why these trainer settings:
   contexts.
 * pad 0, unknown 1, eos 2 and no bos; pad differs from eos so the stop token is never masked.
 * BPE training is deterministic: the same export gives the same model bytes.
+
+`SpmLettersTokenizer` (`spm-letters-v1`) reads the same model file but spells every single-quoted word
+one character per id (`'apple'` is `'`, a, p, p, l, e, `'`). The string tasks quote the word they work
+on; as learned pieces ("apple" may be one id) its letters are something the model must have memorised
+for that piece, spelled out they are there to read and copy. It is a separate, versioned encoding: a
+run keeps the one it was trained with, so old `spm-v1` runs resume, evaluate and continue with theirs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Iterable
 
 from training.render import ANSWER_CLOSE, ANSWER_OPEN, END_OF_TURN, REASONING_CLOSE, REASONING_OPEN, START_OF_TURN
@@ -32,6 +39,9 @@ MARKERS = (START_OF_TURN, END_OF_TURN, REASONING_OPEN, REASONING_CLOSE, ANSWER_O
 SPACE_DIGITS = tuple("\u2581" + digit for digit in "0123456789")
 MIN_VOCAB_SIZE, MAX_VOCAB_SIZE = 512, 8192
 PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
+# A single-quoted run of non-space characters: the word a string task works on. An apostrophe inside
+# a sentence ("it's a") has a space before the next quote, so it never opens one.
+QUOTED_WORD = re.compile(r"(?<=')[^'\s]+(?=')")
 
 
 def train_spm_model(texts: Iterable[str], vocab_size: int) -> bytes:
@@ -74,3 +84,22 @@ class SpmTokenizer:
     def decode(self, ids) -> str:
         """Text of `ids`; pad and eos vanish, markers come back as their text."""
         return self.processor.decode([int(i) for i in ids])
+
+
+class SpmLettersTokenizer(SpmTokenizer):
+    """SpmTokenizer whose single-quoted words are spelled one character per id (module docstring).
+
+    Lossless like its parent: the pieces of the text around a word and the word's characters decode,
+    in order, to exactly the text that was encoded."""
+
+    name = "spm-letters-v1"
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        start = 0
+        for word in QUOTED_WORD.finditer(text):
+            ids += self.processor.encode(text[start:word.start()])
+            ids += [i for letter in self.processor.encode(list(word.group())) for i in letter]
+            start = word.end()
+        ids += self.processor.encode(text[start:])
+        return [int(i) for i in ids]

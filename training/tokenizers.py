@@ -7,6 +7,8 @@ emitting exactly one id, and padding has its own id so it is never confused with
 The SentencePiece one (training.spm_tokenizer) is learned per run: `run_tokenizer` trains it on a
 fresh run's export and saves it as `tokenizer.model` in the run folder; a resumed run, generation and
 evaluation load that file (`load_run_tokenizer`) and check it against the sha256 in run_config.json.
+The config's `spm_letters` kind learns the same model and encodes with `spm-letters-v1` (quoted words
+spelled one character per id); which encoding a run used is its run_config's `tokenizer` name.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from training.render import END_OF_TURN, START_OF_TURN
-from training.spm_tokenizer import SpmTokenizer, train_spm_model
+from training.spm_tokenizer import SpmLettersTokenizer, SpmTokenizer, train_spm_model
 
 TOKENIZER_FILE = "tokenizer.model"
+# The learned encodings, by the name run_config.json records and by the config kind that trains them.
+SPM_ENCODINGS = {SpmTokenizer.name: SpmTokenizer, SpmLettersTokenizer.name: SpmLettersTokenizer}
+SPM_KINDS = {"spm": SpmTokenizer, "spm_letters": SpmLettersTokenizer}
 
 
 @runtime_checkable
@@ -92,31 +97,38 @@ def tokenizer_sha256(tokenizer: Tokenizer) -> str | None:
     return getattr(tokenizer, "sha256", None)
 
 
+def tokenizer_kind(name: str) -> str:
+    """The config kind (`byte`, `spm`, `spm_letters`) that trains the tokenizer called `name`."""
+    kinds = {encoding.name: kind for kind, encoding in SPM_KINDS.items()}
+    return kinds.get(name, "byte")
+
+
 def run_tokenizer(kind: str, vocab_size: int, rows: list[dict], out_dir: Path, resuming: bool) -> Tokenizer:
     """The tokenizer of a builtin run: bytes, or SentencePiece trained on `rows` (prompts and
     completions) when the run starts and read back from the run folder when it resumes."""
     if kind == "byte":
         return ByteTokenizer()
+    encoding = SPM_KINDS[kind]
     path = Path(out_dir) / TOKENIZER_FILE
     if resuming and path.exists():
-        return SpmTokenizer(path.read_bytes())
+        return encoding(path.read_bytes())
     model = train_spm_model((text for row in rows for text in (row["prompt"], row["completion"])), vocab_size)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(model)
     os.replace(tmp, path)  # a run killed mid-write never leaves half a tokenizer behind
-    return SpmTokenizer(model)
+    return encoding(model)
 
 
 def load_run_tokenizer(out_dir: str | Path, run_config: dict) -> Tokenizer:
     """The tokenizer a builtin run folder was trained with; a SentencePiece file whose sha256 is not
     the one run_config.json recorded is refused (the checkpoint's ids would mean other pieces)."""
     name = run_config["model"]["tokenizer"]
-    if name != SpmTokenizer.name:
+    if name not in SPM_ENCODINGS:
         return get_tokenizer(name)
     path = Path(out_dir) / TOKENIZER_FILE
     if not path.exists():
         raise FileNotFoundError(f"{out_dir} was trained with a learned tokenizer but {TOKENIZER_FILE} is missing.")
-    tokenizer = SpmTokenizer(path.read_bytes())
+    tokenizer = SPM_ENCODINGS[name](path.read_bytes())
     if tokenizer.sha256 != run_config.get("tokenizer_sha256"):
         raise ValueError(f"{path} is not the tokenizer this run was trained with (sha256 differs).")
     return tokenizer

@@ -64,7 +64,9 @@ class StartRunForm(ParentFields):
     model = forms.ChoiceField(choices=[("tiny", "tiny (tests, seconds)"), ("small", "small (the demo model)")],
                               initial="small")
     tokenizer = forms.ChoiceField(choices=[("spm", "spm (SentencePiece learned on the run's data)"),
-                                           ("byte", "byte (UTF-8 bytes)")], initial="spm")
+                                           ("spm_letters", "spm_letters (the same, quoted words spelled letter "
+                                                           "by letter)"),
+                                           ("byte", "byte (UTF-8 bytes)")], initial=BEST_BUILTIN["tokenizer"])
     packing = forms.BooleanField(required=False, initial=True,
                                  help_text="Pack several examples per row (no padding computed).")
     max_steps = forms.IntegerField(min_value=1, initial=1000)

@@ -1,4 +1,5 @@
-"""The learned SentencePiece tokenizer: exact round trips, one digit per token, markers as one id."""
+"""The learned SentencePiece tokenizer: exact round trips, one digit per token, markers as one id; and its
+spm-letters-v1 encoding, which spells quoted words one character per id."""
 
 import re
 
@@ -6,7 +7,7 @@ import pytest
 
 from training.generators import GENERATORS, generate, vocab
 from training.render import END_OF_TURN, render_prompt, render_tunix_sft
-from training.spm_tokenizer import MARKERS, SpmTokenizer, train_spm_model
+from training.spm_tokenizer import MARKERS, SpmLettersTokenizer, SpmTokenizer, train_spm_model
 
 
 def export_texts(traces: list[dict]) -> list[str]:
@@ -20,8 +21,18 @@ def training_texts():
 
 
 @pytest.fixture(scope="module")
-def tokenizer(training_texts):
-    return SpmTokenizer(train_spm_model(training_texts, 1024))
+def model_bytes(training_texts):
+    return train_spm_model(training_texts, 1024)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_bytes):
+    return SpmTokenizer(model_bytes)
+
+
+@pytest.fixture(scope="module")
+def letters(model_bytes):
+    return SpmLettersTokenizer(model_bytes)
 
 
 def every_generator_text() -> list[str]:
@@ -33,11 +44,14 @@ def every_generator_text() -> list[str]:
     return texts
 
 
-def test_every_character_of_the_generators_and_of_eval_v1_round_trips(tokenizer):
+@pytest.mark.parametrize("encoding", ["tokenizer", "letters"])
+def test_every_character_of_the_generators_and_of_eval_v1_round_trips(encoding, request):
+    tokenizer = request.getfixturevalue(encoding)
     texts = every_generator_text()
     characters = sorted(set("".join(texts)) | set("".join(vocab.WORDS + vocab.NAMES + vocab.SYLLABLES)))
     assert len(characters) > 60
-    for text in [*texts, "".join(characters), *characters]:
+    quoted = [f"'{text}'" for text in ("".join(characters), *characters)]
+    for text in [*texts, "".join(characters), *characters, *quoted, "it's 'x' and 'y'z' don't ''"]:
         assert tokenizer.decode(tokenizer.encode(text)) == text, text
 
 
@@ -83,3 +97,35 @@ def test_it_compresses_the_export_several_times_over_bytes(tokenizer, training_t
 def test_the_same_export_trains_the_same_model_bytes(training_texts):
     sample = training_texts[:600]
     assert train_spm_model(sample, 512) == train_spm_model(sample, 512)
+
+
+def test_the_letters_encoding_spells_a_quoted_word_and_leaves_the_rest_as_pieces(tokenizer, letters):
+    prompt = "How many times does the letter 'a' appear in 'banana'?"
+    word = prompt.index("banana")
+    ids = letters.encode(prompt)
+    head = letters.encode(prompt[:word])
+    assert ids[:len(head)] == head == tokenizer.encode(prompt[:word])
+    assert letters.processor.id_to_piece(ids[len(head):len(head) + 6]) == list("banana")
+    assert ids[len(head) + 6:] == tokenizer.encode(prompt[word + 6:])
+    # Unquoted text is encoded as spm-v1 encodes it, and a sentence's apostrophe opens no quote.
+    plain = "The answer is 42, it's plain. Joined: banana"
+    assert letters.encode(plain) == tokenizer.encode(plain)
+    assert len(letters.encode("'banana'")) == 8 > len(tokenizer.encode("'banana'"))
+
+
+def test_a_letters_run_is_recorded_and_reloaded_with_its_own_encoding(tmp_path, training_texts):
+    from training.tokenizers import load_run_tokenizer, run_tokenizer, tokenizer_kind
+
+    rows = [{"prompt": text, "completion": ""} for text in training_texts[:600]]
+    made = run_tokenizer("spm_letters", 512, rows, tmp_path, resuming=False)
+    assert (made.name, tokenizer_kind(made.name), tokenizer_kind("spm-v1")) == ("spm-letters-v1", "spm_letters", "spm")
+    resumed = run_tokenizer("spm_letters", 512, [], tmp_path, resuming=True)
+    run_config = {"model": {"tokenizer": made.name}, "tokenizer_sha256": made.sha256}
+    loaded = load_run_tokenizer(tmp_path, run_config)
+    assert type(made) is type(resumed) is type(loaded) is SpmLettersTokenizer
+    assert resumed.sha256 == loaded.sha256 == made.sha256
+    # The same file recorded under the older name reads as spm-v1: an old run keeps its encoding.
+    old = load_run_tokenizer(tmp_path, {**run_config, "model": {"tokenizer": "spm-v1"}})
+    assert type(old) is SpmTokenizer
+    spelled = loaded.encode("'letters'")
+    assert old.encode("'letters'") != spelled and old.decode(spelled) == "'letters'"
