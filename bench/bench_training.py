@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -363,6 +364,26 @@ def section_scores(predictions: list[dict]) -> dict:
     return sections
 
 
+LETTERS_LINE, JOINED_LINE = re.compile(r"Letters: ([^\n<]*)"), re.compile(r"Joined: '?([^'\s<]*)")
+
+
+def string_steps(predictions: list[dict]) -> dict:
+    """Where the `string` items go wrong, step by step: the `Letters:` line that reads the quoted word
+    (`1 k, 2 i, 3 t, 4 e`), and for the items whose answer is a word, the `Joined:` line that writes it."""
+    items = [p for p in predictions if p["category"] == "string"]
+    read = joined = words = 0
+    for item in items:
+        quoted = re.findall(r"'([^'\s]+)'", item["prompt"])
+        listed = LETTERS_LINE.search(item["output"])
+        spelled = ", ".join(f"{i} {letter}" for i, letter in enumerate(quoted[-1], start=1)) if quoted else None
+        read += bool(listed and listed.group(1).strip() == spelled)
+        if not item["expected_answer"].isdigit():
+            words += 1
+            written = JOINED_LINE.search(item["output"])
+            joined += bool(written and written.group(1) == item["expected_answer"])
+    return {"items": len(items), "letters_line_right": read, "word_items": words, "joined_word_right": joined}
+
+
 def train_arm(work: Path, name: str, budget_seconds: float, count: int, overrides: dict,
               plan: Plan) -> tuple[dict, Path]:
     """Train one arm for the budget (tokenizer training and compilation included) and evaluate it."""
@@ -398,6 +419,7 @@ def train_arm(work: Path, name: str, budget_seconds: float, count: int, override
         "tokens_per_s": manifest.get("throughput", {}).get("tokens_per_s"),
         "eval_wall_seconds": report["summary"]["generation"]["wall_seconds"],
         "sections": section_scores(report["predictions"]),
+        "string_steps": string_steps(report["predictions"]),
     }, work / name
 
 

@@ -57,3 +57,19 @@ def test_an_unknown_benchmark_name_is_refused_with_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench_main.main(["no-such-bench"])
     assert exit_info.value.code == 2 and "known: ['api'" in capsys.readouterr().err
+
+
+def test_string_steps_counts_the_word_read_and_the_word_written():
+    from bench.bench_training import string_steps
+
+    def item(prompt, expected, output, category="string"):
+        return {"prompt": prompt, "expected_answer": expected, "output": output, "category": category}
+
+    predictions = [
+        item("Write 'kite' backwards.", "etik", "<reasoning>Letters: 1 k, 2 i, 3 t, 4 e\nJoined: etik</reasoning>"),
+        item("Reverse the letters of 'dog'.", "god", "<reasoning>Letters: 1 d, 2 o, 3 g\nJoined: 'gdo'</reasoning>"),
+        item("Count the letter 'a' in 'banana'.", "3", "<reasoning>Letters: 1 b, 2 a, 3 n</reasoning>"),
+        item("What is 2 + 2?", "4", "<reasoning>Letters: 1 k</reasoning>", category="arithmetic"),
+    ]
+    assert string_steps(predictions) == {"items": 3, "letters_line_right": 2, "word_items": 2,
+                                         "joined_word_right": 1}
