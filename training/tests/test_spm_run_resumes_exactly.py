@@ -24,8 +24,8 @@ CHECKPOINT_EVERY = 50
 MAX_STEPS = 200  # long enough that the child cannot finish before the kill (see test_resume_is_exact)
 
 
-def spm_config(**overrides):
-    return tiny_config(tokenizer="spm", spm_vocab_size=512, packing=True, batch_size=2, **overrides)
+def spm_config(tokenizer="spm", **overrides):
+    return tiny_config(tokenizer=tokenizer, spm_vocab_size=512, packing=True, batch_size=2, **overrides)
 
 
 def test_a_killed_spm_packed_run_resumes_from_its_own_tokenizer_with_the_same_losses(tmp_path):
@@ -47,17 +47,18 @@ def test_a_killed_spm_packed_run_resumes_from_its_own_tokenizer_with_the_same_lo
     assert run_losses(tmp_path / "resumed") == expected
 
 
-def test_the_tokenizer_hash_is_recorded_and_generation_loads_it_from_the_run_folder(tmp_path):
+@pytest.mark.parametrize(("kind", "encoding"), [("spm", "spm-v1"), ("spm_letters", "spm-letters-v1")])
+def test_the_tokenizer_hash_is_recorded_and_generation_loads_it_from_the_run_folder(tmp_path, kind, encoding):
     data = write_sft_file(tmp_path / "data.jsonl", arithmetic_traces(80, seed=1))
-    result = train(spm_config(max_steps=6), data, tmp_path / "run", peak_flops=1e11)
+    result = train(spm_config(kind, max_steps=6), data, tmp_path / "run", peak_flops=1e11)
     digest = hashlib.sha256((tmp_path / "run" / TOKENIZER_FILE).read_bytes()).hexdigest()
     assert read_json(tmp_path / "run" / "run_config.json")["tokenizer_sha256"] == digest
-    assert result.manifest["tokenizer_sha256"] == digest and result.manifest["tokenizer"] == "spm-v1"
+    assert result.manifest["tokenizer_sha256"] == digest and result.manifest["tokenizer"] == encoding
     assert result.manifest["model"]["vocab_size"] == load_model(tmp_path / "run").tokenizer.vocab_size
     assert 0 < result.manifest["data"]["padding_fraction"] < 0.5
     loaded = load_model(tmp_path / "run")
-    assert loaded.tokenizer.sha256 == digest
-    assert len(generate(loaded, [render_prompt("What is 3 + 4?")], max_new_tokens=8)) == 1
+    assert (loaded.tokenizer.sha256, loaded.tokenizer.name) == (digest, encoding)
+    assert len(generate(loaded, [render_prompt("Write 'kite' backwards.")], max_new_tokens=8)) == 1
 
 
 def test_a_replaced_tokenizer_is_refused_on_resume_and_on_load(tmp_path):

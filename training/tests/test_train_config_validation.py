@@ -106,8 +106,10 @@ def test_tokenizer_vocabulary_and_packing_values_are_checked():
     errors = errors_of({"tokenizer": "bpe", "spm_vocab_size": 100, "packing": "yes"})
     assert set(errors) == {"tokenizer", "spm_vocab_size", "packing"}
     assert TrainConfig.from_dict({"tokenizer": "spm", "spm_vocab_size": 2048, "packing": True}).packing is True
+    assert TrainConfig.from_dict({"tokenizer": "spm_letters"}).tokenizer == "spm_letters"
 
 
-def test_the_tunix_backend_refuses_a_learned_tokenizer_and_packing():
-    errors = errors_of({"backend": "tunix", "model": "gemma3-tiny", "tokenizer": "spm", "packing": True})
+@pytest.mark.parametrize("tokenizer", ["spm", "spm_letters"])
+def test_the_tunix_backend_refuses_a_learned_tokenizer_and_packing(tokenizer):
+    errors = errors_of({"backend": "tunix", "model": "gemma3-tiny", "tokenizer": tokenizer, "packing": True})
     assert set(errors) == {"tokenizer", "packing"}

@@ -67,9 +67,10 @@ def test_a_viewer_sees_the_page_but_cannot_cancel(client, run):
 
 
 @pytest.mark.django_db
-def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_trainer, dataset):
+@pytest.mark.parametrize("tokenizer", ["spm", "spm_letters"])
+def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_trainer, dataset, tokenizer):
     client.force_login(staff_trainer)
-    form = {"dataset": dataset.pk, "model": "tiny", "tokenizer": "spm", "packing": "on", "max_steps": 12,
+    form = {"dataset": dataset.pk, "model": "tiny", "tokenizer": tokenizer, "packing": "on", "max_steps": 12,
             "batch_size": 4, "learning_rate": 0.003, "warmup_steps": 2, "max_seq_len": 128, "checkpoint_every": 6,
             "seed": 0, "auto_evaluate": "on"}
     checked = client.post("/admin/runs/trainingrun/start/", {**form, "check": "1"})
@@ -80,7 +81,7 @@ def test_a_run_is_started_from_the_admin_after_checking_its_plan(client, staff_t
     run = TrainingRun.objects.get()
     assert started.status_code == 302 and started["Location"] == f"/admin/runs/trainingrun/{run.pk}/change/"
     assert (run.model, run.max_steps, run.created_by) == ("tiny", 12, staff_trainer)
-    assert (run.config["tokenizer"], run.config["packing"]) == ("spm", True)
+    assert (run.config["tokenizer"], run.config["packing"]) == (tokenizer, True)
 
 
 @pytest.mark.django_db
