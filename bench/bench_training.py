@@ -56,6 +56,7 @@ from training.mesh import describe, make_mesh, place_batch, shard_tree
 from training.model import ModelConfig, create_model, model_config_for
 from training.recipes import BEST_BUILTIN
 from training.render import render_export_line, render_prompt, render_tunix_sft
+from training.spm_tokenizer import QUOTED_WORD
 from training.tokenizers import ByteTokenizer
 from training.trainer import StepLayout, make_optimizer, make_train_step
 
@@ -373,7 +374,7 @@ def string_steps(predictions: list[dict]) -> dict:
     items = [p for p in predictions if p["category"] == "string"]
     read = joined = words = 0
     for item in items:
-        quoted = re.findall(r"'([^'\s]+)'", item["prompt"])
+        quoted = QUOTED_WORD.findall(item["prompt"])
         listed = LETTERS_LINE.search(item["output"])
         spelled = ", ".join(f"{i} {letter}" for i, letter in enumerate(quoted[-1], start=1)) if quoted else None
         read += bool(listed and listed.group(1).strip() == spelled)

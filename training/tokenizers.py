@@ -22,9 +22,10 @@ from training.render import END_OF_TURN, START_OF_TURN
 from training.spm_tokenizer import SpmLettersTokenizer, SpmTokenizer, train_spm_model
 
 TOKENIZER_FILE = "tokenizer.model"
-# The learned encodings, by the name run_config.json records and by the config kind that trains them.
-SPM_ENCODINGS = {SpmTokenizer.name: SpmTokenizer, SpmLettersTokenizer.name: SpmLettersTokenizer}
+# The learned encodings by the config kind that trains them, and by the name run_config.json records.
 SPM_KINDS = {"spm": SpmTokenizer, "spm_letters": SpmLettersTokenizer}
+SPM_ENCODINGS = {encoding.name: encoding for encoding in SPM_KINDS.values()}
+_KIND_OF_ENCODING = {encoding.name: kind for kind, encoding in SPM_KINDS.items()}
 
 
 @runtime_checkable
@@ -99,8 +100,7 @@ def tokenizer_sha256(tokenizer: Tokenizer) -> str | None:
 
 def tokenizer_kind(name: str) -> str:
     """The config kind (`byte`, `spm`, `spm_letters`) that trains the tokenizer called `name`."""
-    kinds = {encoding.name: kind for kind, encoding in SPM_KINDS.items()}
-    return kinds.get(name, "byte")
+    return _KIND_OF_ENCODING.get(name, "byte")
 
 
 def run_tokenizer(kind: str, vocab_size: int, rows: list[dict], out_dir: Path, resuming: bool) -> Tokenizer:
