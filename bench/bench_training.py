@@ -503,8 +503,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="override a GRPO setting of the RL arm (group_size, temperature, beta, learning_rate…)")
     parser.add_argument("--rl-select", type=int, default=0, metavar="N",
                         help="GRPO trains only on those of N training prompts the start answers right sometimes")
+    parser.add_argument("--grpo-variant", action="append", default=[], type=_json_object, metavar="JSON",
+                        help="one more GRPO arm from the same start and budget with these settings over the base "
+                             "ones, e.g. '{\"beta\": 0}' or '{\"reward\": {\"judges\": {\"answer_exact\": 1}}}'")
     parser.add_argument("--mesh-child", help=argparse.SUPPRESS)  # one device count of mesh_speed
     return parser.parse_args(argv)
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object of GRPO settings")
+    return value
 
 
 def chosen_arms(args: argparse.Namespace) -> list[str]:
@@ -621,6 +634,19 @@ def grpo_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _checked_variants(args: argparse.Namespace) -> list[dict]:
+    """The `--grpo-variant` settings, each checked as the full GRPO config it makes before anything trains."""
+    if not args.grpo_variant:
+        return []
+    from bench.rl_arm import check_variants
+    from training.config import ConfigError
+
+    try:
+        return check_variants(args.grpo_variant, args.quick, grpo_overrides(args.grpo))
+    except ConfigError as exc:
+        raise SystemExit(f"--grpo-variant: {exc.errors}") from exc
+
+
 def _rl_figures(results: dict) -> list[dict]:
     from bench.rl_arm import rl_figures
 
@@ -634,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(mesh_step_speed(TrainConfig.from_dict(spec["config"]), spec["repeats"])) + "\n")
         return 0
     args.quick = args.quick or QUICK  # `python -m bench --quick` asks through the environment
+    variants = _checked_variants(args)
     overrides = {key: value for key, value in (
         ("batch_size", args.batch_size), ("learning_rate", args.learning_rate), ("max_seq_len", args.max_seq_len),
         ("spm_vocab_size", args.spm_vocab_size)) if value is not None}
@@ -666,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.rl_arm import rl_section
 
             results["rl"] = rl_section(work, run_dirs["final"], arms["final"], budget, count, overrides, plan,
-                                       args.quick, grpo_overrides(args.grpo), args.rl_select)
+                                       args.quick, grpo_overrides(args.grpo), args.rl_select, variants)
     results["arms"] = arms
     results["comparisons"] = comparisons(arms)
     results["targets"] = TARGETS

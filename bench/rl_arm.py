@@ -10,6 +10,7 @@ Everything runs in the bench_training process, one after the other, so the arms 
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from pathlib import Path
@@ -51,22 +52,42 @@ class GRPODeadline(DeadlineHooks):
 
 
 def rl_section(work: Path, start_dir: Path, start_arm: dict, budget_seconds: float, count: int, overrides: dict,
-               plan, quick: bool, grpo_overrides: dict, select: int = 0) -> dict:
-    """The starting checkpoint's scores and pass@k, then each continuation's run and scores."""
+               plan, quick: bool, grpo_overrides: dict, select: int = 0, variants: list[dict] = ()) -> dict:
+    """The starting checkpoint's scores and pass@k, then each continuation's run and scores; each of
+    `variants` (GRPO settings over the base ones) is one more GRPO arm from the same start and budget."""
     from training.generators import generate
 
     items = generate("eval-v1").items[:plan.eval_items]
     k = QUICK_PASS_K if quick else PASS_K
-    settings = {**GRPO_SETTINGS, **(QUICK_GRPO if quick else {}), **grpo_overrides}
+    settings = grpo_settings(quick, grpo_overrides)
     began = time.perf_counter()
     samples = sampled_predictions(start_dir, items, k, max_new_tokens=plan.eval_new_tokens,
                                   temperature=settings["temperature"], batch_size=plan.eval_batch)
     start = {"sections": start_arm["sections"], "pass_at_k": pass_at_k(samples), "k": k,
              "sampled_mean_accuracy": _sampled_mean(samples), "pass_at_k_seconds": time.perf_counter() - began}
+    select_k = QUICK_SELECT_K if quick else SELECT_K
     return {"start": start, "budget_seconds": budget_seconds,
             "sft_more": continued_sft(work, start_dir, budget_seconds, overrides, plan, items),
-            "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items,
-                             select, QUICK_SELECT_K if quick else SELECT_K)}
+            "grpo": grpo_arm(work, start_dir, budget_seconds, count, settings, plan, items, select, select_k),
+            "variants": [{"overrides": variant, **grpo_arm(work, start_dir, budget_seconds, count,
+                                                           {**settings, **variant}, plan, items, select, select_k,
+                                                           out_name=f"grpo-variant-{index}")}
+                         for index, variant in enumerate(variants, start=1)]}
+
+
+def check_variants(variants: list[dict], quick: bool, base_overrides: dict) -> list[dict]:
+    """Each variant as the full GRPO config it makes over the base settings, so a bad one stops the bench
+    before anything trains (ConfigError names the key); the variants come back unchanged."""
+    from training.grpo.config import GRPOConfig
+
+    for variant in variants:
+        GRPOConfig.from_dict({**grpo_settings(quick, {**base_overrides, **variant}), "max_steps": 1})
+    return variants
+
+
+def grpo_settings(quick: bool, overrides: dict) -> dict:
+    """The RL arm's GRPO settings: the bench's, shrunk in quick mode, then `overrides` (a `reward` too)."""
+    return {"reward": REWARD, **GRPO_SETTINGS, **(QUICK_GRPO if quick else {}), **overrides}
 
 
 def sampled_predictions(run_dir: Path, items: list[dict], k: int, *, max_new_tokens: int, temperature: float,
@@ -129,21 +150,21 @@ def continued_sft(work: Path, start_dir: Path, budget_seconds: float, overrides:
 
 
 def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, settings: dict, plan,
-             items: list[dict], select: int = 0, select_k: int = SELECT_K) -> dict:
+             items: list[dict], select: int = 0, select_k: int = SELECT_K, out_name: str = "grpo") -> dict:
     """GRPO on the same traces' prompts and final answers, from the checkpoint, for the budget (which also
-    pays for choosing the prompts when `select` asks for it)."""
+    pays for choosing the prompts when `select` asks for it), into `work / out_name`."""
     from training.grpo.config import GRPOConfig
     from training.grpo.trainer import grpo_train
 
     prompts = [{"prompt": trace["prompt"], "expected_answer": trace["final_answer"]}
                for trace in training_traces(ARMS["final"]["dataset"], count)]
-    config = GRPOConfig.from_dict({**settings, "max_steps": 100_000, "reward": REWARD})  # the deadline stops it
+    config = GRPOConfig.from_dict({**settings, "max_steps": 100_000})  # the deadline stops it
     hooks = GRPODeadline(time.monotonic() + budget_seconds)
     began = time.perf_counter()
     selection = None
     if select:
         prompts, selection = select_by_pass_rate(start_dir, prompts, select, select_k, config)
-    result = grpo_train(config, prompts, start_dir, work / "grpo", hooks)
+    result = grpo_train(config, prompts, start_dir, work / out_name, hooks)
     steps = hooks.steps
     completions = config.prompts_per_step * config.group_size
     return {"status": result.status, "steps": result.steps_completed, "train_wall_seconds": time.perf_counter() - began,
@@ -156,7 +177,7 @@ def grpo_arm(work: Path, start_dir: Path, budget_seconds: float, count: int, set
             "completions_per_s": _median([completions / s["sample_seconds"] for s in steps[1:]]),
             "sampled_tokens_per_s": _median([completions * s["completion_length_mean"] / s["sample_seconds"]
                                              for s in steps[1:]]),
-            "sections": _scores(work / "grpo", items, plan)}
+            "sections": _scores(work / out_name, items, plan)}
 
 
 def select_by_pass_rate(start_dir: Path, prompts: list[dict], candidates: int, k: int, config) -> tuple[list, dict]:
@@ -222,6 +243,7 @@ def rl_figures(rl: dict, generation: dict | None) -> list[dict]:
                       f"{pct(start['sampled_mean_accuracy'].get(section, 0)):.1f} %")
           for section in ("in_distribution", "out_of_distribution") if section in start["pass_at_k"]],
     ]
+    figures += [variant_figure(variant, rl["grpo"]) for variant in rl.get("variants", ())]
     if rl["grpo"]["completions_per_s"] is not None:
         figures.append(figure(
             RL_ISSUE, "GRPO sampling throughput", rl["grpo"]["sampled_tokens_per_s"], "tokens/s",
@@ -230,3 +252,29 @@ def rl_figures(rl: dict, generation: dict | None) -> list[dict]:
             note=f"{rl['grpo']['completions_per_s']:.1f} completions/s; "
                  f"{rl['grpo']['median_step_seconds']:.2f} s per step"))
     return figures
+
+
+def variant_label(overrides: dict) -> str:
+    return ", ".join(f"{key}={json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+                     for key, value in sorted(overrides.items()))
+
+
+def variant_figure(variant: dict, base: dict) -> dict:
+    """A lever: one variant's in-distribution accuracy against the base GRPO arm of the same run."""
+    def accuracy(arm, section):
+        share = arm["sections"].get(section, {}).get("answer_accuracy")
+        return None if share is None else 100 * share
+
+    def shown(value):
+        return "n/a" if value is None else f"{value:.1f} %"
+
+    zero = variant["zero_signal_fraction_mean"]
+    outside = "out_of_distribution"
+    return figure(
+        RL_ISSUE, f"GRPO lever {variant_label(variant['overrides'])}: in-distribution answer accuracy",
+        accuracy(variant, "in_distribution"), "%",
+        comparison=compare("the base GRPO arm", accuracy(base, "in_distribution"), "%"),
+        note=f"out of distribution {shown(accuracy(variant, outside))} (base {shown(accuracy(base, outside))}); "
+             f"format {100 * variant['sections']['in_distribution']['format_compliance']:.1f} %; "
+             f"{variant['steps']} steps (base {base['steps']}); "
+             + (f"no-signal groups {100 * zero:.0f} %" if zero is not None else "no step finished"))
