@@ -26,9 +26,10 @@ def _sweep(pk) -> SweepJob:
 
 def _beat_then_ended(pk) -> bool:
     """What beat does on its schedule (the reaper, then the sweeps' reconcile), then whether the sweep ended.
-    A worker killed between a job row's commit and its send leaves a queued row that only the reaper sends
-    (after JOB_DISPATCH_RETRY_SECONDS), so the second worker is only certain to get it if the reaper runs."""
-    jobs_reap_all()
+    A worker killed between a job row's commit and its send leaves a queued row only the reaper sends (after
+    JOB_DISPATCH_RETRY_SECONDS); one killed holding a message leaves a row the reaper sends again after
+    JOB_REQUEUE_SECONDS (10 minutes, here 30 s). Without beat the second worker might never see that trial."""
+    jobs_reap_all(requeue_seconds=30)
     sweeps_reconcile_all()
     return _sweep(pk).status in ("completed", "failed")
 
