@@ -634,7 +634,7 @@ def grpo_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def _checked_variants(args: argparse.Namespace) -> list[dict]:
+def _checked_variants(args: argparse.Namespace, base_overrides: dict) -> list[dict]:
     """The `--grpo-variant` settings, each checked as the full GRPO config it makes before anything trains."""
     if not args.grpo_variant:
         return []
@@ -642,7 +642,7 @@ def _checked_variants(args: argparse.Namespace) -> list[dict]:
     from training.config import ConfigError
 
     try:
-        return check_variants(args.grpo_variant, args.quick, grpo_overrides(args.grpo))
+        return check_variants(args.grpo_variant, args.quick, base_overrides)
     except ConfigError as exc:
         raise SystemExit(f"--grpo-variant: {exc.errors}") from exc
 
@@ -660,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(mesh_step_speed(TrainConfig.from_dict(spec["config"]), spec["repeats"])) + "\n")
         return 0
     args.quick = args.quick or QUICK  # `python -m bench --quick` asks through the environment
-    variants = _checked_variants(args)
+    grpo = grpo_overrides(args.grpo)
+    variants = _checked_variants(args, grpo)
     overrides = {key: value for key, value in (
         ("batch_size", args.batch_size), ("learning_rate", args.learning_rate), ("max_seq_len", args.max_seq_len),
         ("spm_vocab_size", args.spm_vocab_size)) if value is not None}
@@ -693,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.rl_arm import rl_section
 
             results["rl"] = rl_section(work, run_dirs["final"], arms["final"], budget, count, overrides, plan,
-                                       args.quick, grpo_overrides(args.grpo), args.rl_select, variants)
+                                       args.quick, grpo, args.rl_select, variants)
     results["arms"] = arms
     results["comparisons"] = comparisons(arms)
     results["targets"] = TARGETS
